@@ -1,0 +1,39 @@
+# SegStudio developer targets. `make run` and `make test` set everything up.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+export QT_QPA_PLATFORM ?= offscreen
+
+.PHONY: run test test-all bench screenshot bundle clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+# Opens the app on FOLDER (default: the bundled sample images).
+run: QT_QPA_PLATFORM=
+run: $(STAMP)
+	$(PY) -m segstudio $(FOLDER)
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# Includes the slow tests (long training runs, big images).
+test-all: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m "" $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.run_all
+
+screenshot: $(STAMP)
+	bash benchmarks/../packaging/screenshot.sh
+
+bundle: $(STAMP)
+	$(PY) -m pip install -q pyinstaller
+	$(PY) -m PyInstaller --noconfirm --distpath dist --workpath build/pyinstaller packaging/pyinstaller/segstudio.spec
+
+clean-venv:
+	rm -rf $(VENV)
