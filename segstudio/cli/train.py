@@ -1,0 +1,133 @@
+"""``segstudio train``: train a registry model on images + label maps."""
+
+from __future__ import annotations
+
+import argparse
+
+from segstudio.cli.common import echo, parse_hw, progress_bar
+from segstudio.ml.models.registry import MODEL_NAMES
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train a model on a folder of images and label maps")
+    p.add_argument("--train-images", required=True)
+    p.add_argument("--train-labels", required=True)
+    p.add_argument("--val-images")
+    p.add_argument("--val-labels")
+    p.add_argument("--model", default="unet-bn", choices=MODEL_NAMES)
+    p.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
+    geometry = p.add_mutually_exclusive_group()
+    geometry.add_argument("--size", type=int, help="square resize, as the study's 224")
+    geometry.add_argument("--crop", type=parse_hw, help="train on random HxW crops, evaluate at full size")
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw")
+    p.add_argument("--aug", default="", help="comma list of bright,rotate,flip,scale")
+    p.add_argument("--class-weights", choices=("none", "auto"), default="none")
+    p.add_argument("--ignore-index", type=int, default=11)
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--amp", action="store_true", help="bf16/fp16 autocast on GPUs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", help="a .resume.pt file written by an earlier run")
+    p.add_argument("--width", type=int, help="U-Net base width (64 in the study)")
+    p.add_argument("--encoder-weights", default="none", help="none | imagenet | FILE (VGG models)")
+    p.add_argument("--minutes", type=float, help="stop after this much training time")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--val-every", type=int, default=1)
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm under torchrun")
+    p.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace):
+    from segstudio.ml.train import TrainConfig
+    from segstudio.ml.transforms import parse_aug
+
+    return TrainConfig(
+        train_images=args.train_images,
+        train_labels=args.train_labels,
+        val_images=args.val_images,
+        val_labels=args.val_labels,
+        out=args.out,
+        model=args.model,
+        width=args.width,
+        encoder_weights=None if args.encoder_weights == "none" else args.encoder_weights,
+        size=args.size,
+        crop=args.crop,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        optimizer=args.optimizer,
+        aug=tuple(sorted(parse_aug(args.aug))),
+        class_weights=args.class_weights,
+        ignore_index=args.ignore_index,
+        device=args.device,
+        amp=args.amp,
+        seed=args.seed,
+        resume=args.resume,
+        minutes=args.minutes,
+        threads=args.threads,
+        val_every=args.val_every,
+        num_workers=args.workers,
+        sync_bn=args.sync_bn,
+    )
+
+
+def run_training(config) -> dict | None:
+    """Drives ``ml.train.train`` and prints its events; returns the best metrics."""
+    from segstudio.ml.distributed import init_distributed
+    from segstudio.ml.train import EpochEnd, EpochStart, StepProgress, TrainDone, train
+
+    is_main = init_distributed(config.device).is_main
+    bar = None
+    done = None
+    for event in train(config):
+        if not is_main:
+            continue
+        if isinstance(event, EpochStart):
+            bar = progress_bar(event.steps, f"epoch {event.epoch}/{event.epochs}")
+        elif isinstance(event, StepProgress) and bar is not None:
+            bar.set_postfix(loss=f"{event.loss:.3f}", lr=f"{event.lr:.1e}")
+            bar.update(1)
+        elif isinstance(event, EpochEnd):
+            if bar is not None:
+                bar.close()
+            m = event.metrics
+            val = (
+                f"val loss {event.val_loss:.4f}  pixel acc {m['pixel_accuracy']:.4f}  mIoU {m['mean_iou']:.4f}"
+                if m else "no validation"
+            )
+            echo(
+                f"epoch {event.epoch:>3}/{event.epochs}  train loss {event.train_loss:.4f}  {val}  "
+                f"{event.elapsed_s / 60:.1f} min{'  *best*' if event.is_best else ''}"
+            )
+        elif isinstance(event, TrainDone):
+            done = event
+    if done is not None and is_main:
+        note = f" ({done.stopped_early})" if done.stopped_early else ""
+        echo(f"done{note}: {done.epochs_run} epochs in {done.elapsed_s / 60:.1f} min; best checkpoint {done.checkpoint_path}")
+    return done.best_metrics if done else None
+
+
+def run(args: argparse.Namespace) -> int:
+    from segstudio.cli.main import CliError
+    from segstudio.ml.data import DataError
+    from segstudio.ml.device import DeviceError
+    from segstudio.ml.encoder_weights import EncoderWeightsError
+
+    try:
+        config = config_from_args(args)
+        run_training(config)
+    except (DataError, DeviceError, EncoderWeightsError, ValueError, FileNotFoundError) as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        from segstudio.ml.distributed import DistContext, cleanup, init_distributed
+
+        try:
+            cleanup(init_distributed(args.device))
+        except Exception:
+            cleanup(DistContext())
+    return 0
