@@ -1,0 +1,83 @@
+"""``segstudio eval``: metrics of a checkpoint on images + label maps."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("eval", help="evaluate a checkpoint: accuracy, mean IoU, per-class IoU")
+    p.add_argument("--model", required=True, help="checkpoint (.safetensors)")
+    p.add_argument("--images", required=True)
+    p.add_argument("--labels", required=True)
+    p.add_argument("--size", type=int, help="square resize before evaluating (default: full size)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--threads", type=int)
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout, nothing else")
+    p.set_defaults(func=run)
+
+
+def evaluate_checkpoint(model_path: str, images: str, labels: str, size: int | None, device_pref: str) -> dict:
+    import torch
+
+    from segstudio.ml.checkpoint import load_checkpoint
+    from segstudio.ml.data import SegmentationFolder, pair_files
+    from segstudio.ml.device import autocast_dtype, choose_device
+    from segstudio.ml.train import evaluate
+    from segstudio.ml.transforms import build_eval_transform
+
+    device, reason = choose_device(device_pref)
+    loaded = load_checkpoint(model_path, map_location=device)
+    labelset = loaded.labelset
+    dataset = SegmentationFolder(
+        pair_files(images, labels),
+        labelset.num_classes,
+        build_eval_transform(size, loaded.normalization),
+        labelset.ignore_index,
+        cache=False,
+    )
+    loader = torch.utils.data.DataLoader(dataset, batch_size=1)
+    metrics, _ = evaluate(loaded.model, loader, device, labelset.num_classes, labelset.ignore_index,
+                          amp_dtype=autocast_dtype(device))
+    metrics.update(
+        {
+            "model": str(model_path),
+            "images": len(dataset),
+            "size": size or "full",
+            "device": str(device),
+            "class_names": [labelset.names[c] for c in metrics["class_ids"]],
+        }
+    )
+    return metrics
+
+
+def run(args: argparse.Namespace) -> int:
+    from segstudio.cli.common import format_metrics_table
+    from segstudio.cli.main import CliError
+    from segstudio.ml.checkpoint import CheckpointError
+    from segstudio.ml.data import DataError
+    from segstudio.ml.device import DeviceError
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        metrics = evaluate_checkpoint(args.model, args.images, args.labels, args.size, args.device)
+    except (CheckpointError, DataError, DeviceError) as exc:
+        raise CliError(str(exc)) from exc
+    if args.json:
+        json.dump(metrics, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    print(f"{metrics['images']} images, size {metrics['size']}, device {metrics['device']}")
+    names = [""] * (max(metrics["class_ids"]) + 1)
+    for cid, name in zip(metrics["class_ids"], metrics["class_names"]):
+        names[cid] = name
+    print(format_metrics_table(metrics, names))
+    print("\nconfusion matrix (rows: truth, columns: prediction; void row/column included)")
+    for row in metrics["confusion_matrix"]:
+        print(" ".join(f"{v:>8}" for v in row))
+    return 0
