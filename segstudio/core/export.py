@@ -1,0 +1,131 @@
+"""Export masks out of a project, and import masks into one.
+
+Export writes the "images + labels" layout that ``segstudio train`` reads::
+
+    OUT/images/<original file>     byte copies of the originals
+    OUT/labels/<key>.png           index PNG, palette embedded
+    OUT/labels_color/<key>.png     colour PNG (label-set colours)
+    OUT/overlays/<key>.jpg         the image blended with the colours, for review
+
+Import reads index or colour PNGs named like the images and stores them as
+the user's edits; every file that does not fit is reported, not guessed at.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from segstudio.core.atomic import atomic_write_bytes
+from segstudio.core.imageio import ImageReadError, read_image, read_image_size
+from segstudio.core.maskio import MaskFormatError, color_mask, read_label_map, write_color_png, write_index_png
+from segstudio.core.project import ImageStatus, Project
+
+FORMATS = ("index", "color", "overlay")
+
+
+@dataclass
+class ExportReport:
+    written: int = 0
+    skipped: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    skipped: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def overlay_image(image: np.ndarray, mask: np.ndarray, labelset, alpha: float = 0.5) -> np.ndarray:
+    colors = color_mask(mask, labelset).astype(np.float32)
+    out = image.astype(np.float32) * (1 - alpha) + colors * alpha
+    return out.round().astype(np.uint8)
+
+
+def export_masks(
+    project: Project,
+    out_dir: str | Path,
+    formats: tuple[str, ...] = ("index",),
+    include_images: bool = True,
+    only_status: ImageStatus | None = None,
+    masks: dict[str, np.ndarray] | None = None,
+) -> ExportReport:
+    """Writes every image's mask in ``formats``; ``masks`` overrides what is on disk."""
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ValueError(f"unknown export format(s) {sorted(unknown)}; choose from {', '.join(FORMATS)}")
+    out = Path(out_dir)
+    if out.resolve() == project.folder.resolve():
+        raise ValueError("export into a folder other than the opened one: it would mix with the originals")
+    folders = {"index": out / "labels", "color": out / "labels_color", "overlay": out / "overlays"}
+    for fmt in formats:
+        folders[fmt].mkdir(parents=True, exist_ok=True)
+    if include_images:
+        (out / "images").mkdir(parents=True, exist_ok=True)
+    report = ExportReport()
+    for key, image_path in zip(project.keys, project.images):
+        if only_status is not None and project.status(key) != only_status:
+            report.skipped.append(f"{image_path.name}: status {project.status(key).value}")
+            continue
+        try:
+            mask = masks.get(key) if masks else None
+            if mask is None:
+                mask = project.load_mask(key)
+            if mask is None:
+                report.skipped.append(f"{image_path.name}: no mask")
+                continue
+            w, h = read_image_size(image_path)
+            if mask.shape != (h, w):
+                raise MaskFormatError(f"{key}: mask {mask.shape[1]}x{mask.shape[0]} vs image {w}x{h}")
+            if "index" in formats:
+                write_index_png(folders["index"] / f"{key}.png", mask, project.labelset)
+            if "color" in formats:
+                write_color_png(folders["color"] / f"{key}.png", mask, project.labelset)
+            if "overlay" in formats:
+                buffer = io.BytesIO()
+                Image.fromarray(overlay_image(read_image(image_path), mask, project.labelset)).save(buffer, "JPEG", quality=90)
+                atomic_write_bytes(folders["overlay"] / f"{key}.jpg", buffer.getvalue())
+            if include_images:
+                # Same stem as the label file, so `segstudio train` pairs them.
+                target = out / "images" / f"{key}{image_path.suffix}" if key != image_path.stem else out / "images" / image_path.name
+                shutil.copyfile(image_path, target)
+            report.written += 1
+        except (OSError, ValueError) as exc:
+            report.errors.append(f"{image_path.name}: {exc}")
+    return report
+
+
+def import_masks(project: Project, folder: str | Path, overwrite: bool = False) -> ImportReport:
+    """Imports index or colour PNGs whose names match the images' keys."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is not a folder")
+    files = {p.stem: p for p in folder.iterdir() if p.suffix.lower() == ".png" and not p.name.startswith(".")}
+    report = ImportReport()
+    for key, image_path in zip(project.keys, project.images):
+        source = files.pop(key, None)
+        if source is None:
+            continue
+        if project.status(key) in (ImageStatus.EDITED, ImageStatus.REVIEWED) and not overwrite:
+            report.skipped.append(f"{source.name}: {image_path.name} has your edits (use overwrite)")
+            continue
+        try:
+            w, h = read_image_size(image_path)
+            mask = read_label_map(source, project.labelset, (h, w))
+            project.save_mask(key, mask)
+            project.set_status(key, ImageStatus.EDITED)
+            report.imported += 1
+        except (MaskFormatError, ImageReadError, OSError) as exc:
+            report.errors.append(str(exc) if source.name in str(exc) else f"{source.name}: {exc}")
+    for name in sorted(files):
+        report.skipped.append(f"{files[name].name}: no image with that name")
+    if report.imported:
+        project.save_state()
+    return report

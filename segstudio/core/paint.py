@@ -1,0 +1,150 @@
+"""The pixel work of every painting tool, on numpy masks, Qt-free.
+
+Each operation works on the bounding rectangle it touches (a view of the
+mask), never on the whole image, so a brush stroke on an 8000x6000 mask
+costs the same as on a small one. Each returns the changed rect
+``(y0, x0, y1, x1)`` (half-open) or ``None`` when nothing could change.
+``protected`` class ids are never overwritten by any operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import cv2
+import numpy as np
+
+Rect = tuple[int, int, int, int]
+
+
+def clip_rect(rect: Rect, shape: tuple[int, ...]) -> Rect | None:
+    y0, x0, y1, x1 = rect
+    y0, x0 = max(0, y0), max(0, x0)
+    y1, x1 = min(shape[0], y1), min(shape[1], x1)
+    return (y0, x0, y1, x1) if y0 < y1 and x0 < x1 else None
+
+
+def union_rect(a: Rect | None, b: Rect | None) -> Rect | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+def _writable(sub: np.ndarray, protected: Iterable[int]) -> np.ndarray | None:
+    """Boolean mask of pixels that may change, or None when all may."""
+    protected = tuple(protected)
+    if not protected:
+        return None
+    lut = np.ones(256, dtype=bool)
+    lut[list(protected)] = False
+    return lut[sub]
+
+
+def _apply(mask: np.ndarray, rect: Rect, shape_mask: np.ndarray, class_id: int, protected) -> Rect | None:
+    """Writes ``class_id`` where ``shape_mask`` is set and the pixel is not protected."""
+    y0, x0, y1, x1 = rect
+    sub = mask[y0:y1, x0:x1]
+    allowed = _writable(sub, protected)
+    target = shape_mask if allowed is None else (shape_mask & allowed)
+    if not target.any():
+        return None
+    sub[target] = class_id
+    return rect
+
+
+def paint_segment(
+    mask: np.ndarray,
+    p0_yx: Sequence[float],
+    p1_yx: Sequence[float],
+    radius: float,
+    class_id: int,
+    protected: Iterable[int] = frozenset(),
+) -> Rect | None:
+    """A round-capped thick line from p0 to p1 (a brush stroke between two mouse events)."""
+    r = max(0.5, float(radius))
+    ys, xs = (p0_yx[0], p1_yx[0]), (p0_yx[1], p1_yx[1])
+    pad = int(np.ceil(r)) + 1
+    rect = clip_rect((int(min(ys)) - pad, int(min(xs)) - pad, int(max(ys)) + pad + 1, int(max(xs)) + pad + 1), mask.shape)
+    if rect is None:
+        return None
+    y0, x0, y1, x1 = rect
+    stamp = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    # Sub-pixel precision (shift=4) keeps small brushes round and centred.
+    shift = 4
+    scale = 1 << shift
+    a = (int(round((p0_yx[1] - x0) * scale)), int(round((p0_yx[0] - y0) * scale)))
+    b = (int(round((p1_yx[1] - x0) * scale)), int(round((p1_yx[0] - y0) * scale)))
+    if r <= 0.75:
+        cv2.line(stamp, (a[0] >> shift, a[1] >> shift), (b[0] >> shift, b[1] >> shift), 1, 1)
+    else:
+        rr = int(round((r - 0.5) * scale))
+        cv2.circle(stamp, a, rr, 1, -1, cv2.LINE_8, shift)
+        cv2.circle(stamp, b, rr, 1, -1, cv2.LINE_8, shift)
+        if a != b:
+            cv2.line(stamp, (a[0] >> shift, a[1] >> shift), (b[0] >> shift, b[1] >> shift), 1, max(1, int(round(2 * r - 1))))
+    return _apply(mask, rect, stamp.astype(bool), class_id, protected)
+
+
+def paint_disk(
+    mask: np.ndarray, center_yx: Sequence[float], radius: float, class_id: int, protected: Iterable[int] = frozenset()
+) -> Rect | None:
+    return paint_segment(mask, center_yx, center_yx, radius, class_id, protected)
+
+
+def flood_fill(
+    mask: np.ndarray, seed_yx: Sequence[int], class_id: int, protected: Iterable[int] = frozenset()
+) -> Rect | None:
+    """Fills the 4-connected region of the seed's class with ``class_id``."""
+    y, x = int(seed_yx[0]), int(seed_yx[1])
+    if not (0 <= y < mask.shape[0] and 0 <= x < mask.shape[1]):
+        return None
+    old = int(mask[y, x])
+    if old == class_id or old in set(protected):
+        return None
+    # floodFill on a 0/1 copy of "same class as seed": the region found is
+    # exactly the seed's connected component, whatever the other classes are.
+    region = (mask == old).astype(np.uint8)
+    ff_mask = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), np.uint8)
+    _, _, _, (rx, ry, rw, rh) = cv2.floodFill(region, ff_mask, (x, y), 2, 0, 0, 4 | cv2.FLOODFILL_FIXED_RANGE)
+    rect = (ry, rx, ry + rh, rx + rw)
+    filled = region[ry : ry + rh, rx : rx + rw] == 2
+    mask[ry : ry + rh, rx : rx + rw][filled] = class_id
+    return rect
+
+
+def fill_polygon(
+    mask: np.ndarray, points_yx: Sequence[Sequence[float]], class_id: int, protected: Iterable[int] = frozenset()
+) -> Rect | None:
+    """Fills the inside of a polygon (also a freehand lasso's outline)."""
+    pts = np.asarray(points_yx, dtype=np.float64).reshape(-1, 2)
+    if len(pts) < 3:
+        return None
+    rect = clip_rect(
+        (int(np.floor(pts[:, 0].min())), int(np.floor(pts[:, 1].min())),
+         int(np.ceil(pts[:, 0].max())) + 1, int(np.ceil(pts[:, 1].max())) + 1),
+        mask.shape,
+    )
+    if rect is None:
+        return None
+    y0, x0, y1, x1 = rect
+    stamp = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    poly = np.round(np.stack([pts[:, 1] - x0, pts[:, 0] - y0], axis=1) * 16).astype(np.int32)
+    cv2.fillPoly(stamp, [poly], 1, cv2.LINE_8, 4)
+    return _apply(mask, rect, stamp.astype(bool), class_id, protected)
+
+
+def pick_class(mask: np.ndarray, yx: Sequence[int]) -> int | None:
+    y, x = int(yx[0]), int(yx[1])
+    if 0 <= y < mask.shape[0] and 0 <= x < mask.shape[1]:
+        return int(mask[y, x])
+    return None
+
+
+def boundaries(mask_sub: np.ndarray) -> np.ndarray:
+    """Pixels whose right or lower neighbour has another class (thin region outlines)."""
+    edge = np.zeros(mask_sub.shape, bool)
+    edge[:, :-1] |= mask_sub[:, :-1] != mask_sub[:, 1:]
+    edge[:-1, :] |= mask_sub[:-1, :] != mask_sub[1:, :]
+    return edge
