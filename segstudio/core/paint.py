@@ -93,24 +93,29 @@ def paint_disk(
     return paint_segment(mask, center_yx, center_yx, radius, class_id, protected)
 
 
+def flood_region(mask: np.ndarray, seed_yx: Sequence[int]) -> tuple[Rect, np.ndarray] | None:
+    """The 4-connected region of the seed's class: its rect and a bool mask inside it."""
+    y, x = int(seed_yx[0]), int(seed_yx[1])
+    if not (0 <= y < mask.shape[0] and 0 <= x < mask.shape[1]):
+        return None
+    # floodFill on a 0/1 image of "same class as the seed": the region found is
+    # exactly the seed's connected component, whatever the other classes are.
+    region = (mask == mask[y, x]).astype(np.uint8)
+    ff_mask = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), np.uint8)
+    _, _, _, (rx, ry, rw, rh) = cv2.floodFill(region, ff_mask, (x, y), 2, 0, 0, 4 | cv2.FLOODFILL_FIXED_RANGE)
+    return (ry, rx, ry + rh, rx + rw), region[ry : ry + rh, rx : rx + rw] == 2
+
+
 def flood_fill(
     mask: np.ndarray, seed_yx: Sequence[int], class_id: int, protected: Iterable[int] = frozenset()
 ) -> Rect | None:
     """Fills the 4-connected region of the seed's class with ``class_id``."""
-    y, x = int(seed_yx[0]), int(seed_yx[1])
-    if not (0 <= y < mask.shape[0] and 0 <= x < mask.shape[1]):
+    old = pick_class(mask, seed_yx)
+    if old is None or old == class_id or old in set(protected):
         return None
-    old = int(mask[y, x])
-    if old == class_id or old in set(protected):
-        return None
-    # floodFill on a 0/1 copy of "same class as seed": the region found is
-    # exactly the seed's connected component, whatever the other classes are.
-    region = (mask == old).astype(np.uint8)
-    ff_mask = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), np.uint8)
-    _, _, _, (rx, ry, rw, rh) = cv2.floodFill(region, ff_mask, (x, y), 2, 0, 0, 4 | cv2.FLOODFILL_FIXED_RANGE)
-    rect = (ry, rx, ry + rh, rx + rw)
-    filled = region[ry : ry + rh, rx : rx + rw] == 2
-    mask[ry : ry + rh, rx : rx + rw][filled] = class_id
+    rect, region = flood_region(mask, seed_yx)
+    y0, x0, y1, x1 = rect
+    mask[y0:y1, x0:x1][region] = class_id
     return rect
 
 

@@ -1,0 +1,546 @@
+"""The main window: assembles the canvas, docks, tools, menus and status bar.
+
+It owns the editing session (the open folder's project, the documents of
+visited images, the active tool) and offers a small API to the model
+features (auto-segment, retrain):
+
+- ``project``, ``current_key()``, ``selected_keys()``
+- ``mask_for(key)``, ``mask_snapshot(keys)`` (copies, safe to hand to a thread)
+- ``apply_model_mask(key, mask, confidence=None, force=False) -> bool``
+- ``menu(name)``, ``add_dock(dock, area)``, ``progress``, ``workers``, ``settings``
+- signals ``project_opened``, ``current_image_changed``, ``mask_changed``
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSlider,
+    QSpinBox,
+    QToolBar,
+    QWidget,
+)
+
+from segstudio.app.autosave import Autosaver
+from segstudio.app.canvas import Canvas
+from segstudio.app.class_palette import ClassPaletteDock
+from segstudio.app.editor import DocumentCache, ImageDocument
+from segstudio.app.file_list import FileListDock
+from segstudio.app.progress import ProgressArea
+from segstudio.app.settings import Settings
+from segstudio.app.tools import TOOL_CLASSES
+from segstudio.app.worker import WorkerRegistry
+from segstudio.core.imageio import ImageReadError, read_image
+from segstudio.core.labels import LabelSet, LabelSetError
+from segstudio.core.maskio import MaskFormatError
+from segstudio.core.project import ImageStatus, Project
+
+log = logging.getLogger(__name__)
+
+
+class MainWindow(QMainWindow):
+    project_opened = Signal(object)
+    current_image_changed = Signal(str)
+    mask_changed = Signal(str)
+
+    def __init__(self, settings: Settings | None = None, labelset: LabelSet | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("SegStudio")
+        self.setAcceptDrops(True)
+        self.settings = settings or Settings()
+        self.forced_labelset = labelset
+        self.project: Project | None = None
+        self.documents = DocumentCache()
+        self.doc: ImageDocument | None = None
+        self.workers = WorkerRegistry(self)
+        self.autosaver = Autosaver(self)
+        self.current_class = 0
+        self.protected: frozenset[int] = frozenset()
+        self._menus: dict[str, object] = {}
+        self._setup_canvas()
+        self._setup_docks()
+        self._setup_tools()
+        self._setup_menus()
+        self._setup_statusbar()
+        geometry, state = self.settings.window()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+            if state is not None:
+                self.restoreState(state)
+        else:
+            self.resize(1400, 900)
+
+    # --- set-up ----------------------------------------------------------------------
+    def _setup_canvas(self) -> None:
+        self.canvas = Canvas(self)
+        self.canvas.cursor_moved.connect(self._show_cursor)
+        self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
+        self.setCentralWidget(self.canvas)
+
+    def _setup_docks(self) -> None:
+        self.file_list = FileListDock(self.workers, self)
+        self.file_list.image_activated.connect(self.show_image)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.file_list)
+        self.palette = ClassPaletteDock(self)
+        self.palette.class_selected.connect(self._set_class)
+        self.palette.protected_changed.connect(self._set_protected)
+        self.palette.labelset_load_requested.connect(self.load_labelset)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.palette)
+
+    def _setup_tools(self) -> None:
+        self.tools = {cls.name: cls(self) for cls in TOOL_CLASSES}
+        bar = QToolBar("Tools", self)
+        bar.setObjectName("ToolsBar")
+        self.addToolBar(bar)
+        group = QActionGroup(self)
+        self.tool_actions: dict[str, QAction] = {}
+        for tool in self.tools.values():
+            action = QAction(tool.label, self, checkable=True, shortcut=tool.shortcut)
+            action.setToolTip(f"{tool.label} ({tool.shortcut})")
+            action.triggered.connect(lambda _=False, n=tool.name: self.set_tool(n))
+            group.addAction(action)
+            bar.addAction(action)
+            self.tool_actions[tool.name] = action
+        bar.addSeparator()
+        bar.addWidget(QLabel(" Size "))
+        self.size_spin = QSpinBox()
+        self.size_spin.setRange(1, 400)
+        self.size_spin.setValue(self.settings.brush_size)
+        self.size_spin.valueChanged.connect(self._brush_size_changed)
+        bar.addWidget(self.size_spin)
+        bar.addWidget(QLabel("  Overlay "))
+        self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setMaximumWidth(140)
+        self.opacity_slider.setValue(int(self.settings.opacity * 100))
+        self.opacity_slider.valueChanged.connect(self._opacity_changed)
+        bar.addWidget(self.opacity_slider)
+        self.canvas.opacity = self.settings.opacity
+        self._brush_size_changed(self.size_spin.value())
+        self.set_tool("brush")
+
+    def _action(self, menu, text, slot, shortcut=None, checkable=False) -> QAction:
+        action = QAction(text, self, checkable=checkable)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _setup_menus(self) -> None:
+        bar = self.menuBar()
+        for name in ("File", "Edit", "View", "Image", "Model", "Help"):
+            self._menus[name] = bar.addMenu(f"&{name}")
+        f = self._menus["File"]
+        self._action(f, "Open Folder…", self._ask_folder, QKeySequence.StandardKey.Open)
+        self.recent_menu = f.addMenu("Open Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self._action(f, "Save Now", lambda: self.autosaver.save_now(), QKeySequence.StandardKey.Save)
+        self._action(f, "Export Masks…", self._export)
+        self._action(f, "Import Masks…", self._import)
+        f.addSeparator()
+        self._action(f, "Quit", self.close, QKeySequence.StandardKey.Quit)
+        e = self._menus["Edit"]
+        self._action(e, "Undo", self.undo, QKeySequence.StandardKey.Undo)
+        self._action(e, "Redo", self.redo, "Ctrl+Shift+Z")
+        self._action(e, "Redo (alt)", self.redo, "Ctrl+Y").setVisible(False)
+        e.addSeparator()
+        self._action(e, "Brush smaller", lambda: self.size_spin.setValue(max(1, int(self.size_spin.value() / 1.25))), "[")
+        self._action(e, "Brush larger", lambda: self.size_spin.setValue(int(self.size_spin.value() * 1.25) + 1), "]")
+        self.void_only_action = self._action(e, "Paint Only Over Void", self._toggle_void_only, checkable=True)
+        for cid in range(12):
+            key = "1234567890-="[cid]
+            self._action(e, f"Class {cid}", lambda _=False, c=cid: self._set_class(c), key).setVisible(False)
+        v = self._menus["View"]
+        self._action(v, "Fit to Window", self.canvas.fit, "Home")
+        self._action(v, "Actual Size (1:1)", lambda: self.canvas.set_zoom(1.0), "Ctrl+1")
+        self._action(v, "Zoom In", lambda: self.canvas.set_zoom(self.canvas.zoom() * 1.25), QKeySequence.StandardKey.ZoomIn)
+        self._action(v, "Zoom Out", lambda: self.canvas.set_zoom(self.canvas.zoom() / 1.25), QKeySequence.StandardKey.ZoomOut)
+        self.overlay_action = self._action(v, "Show Overlay", self.canvas.set_overlay_visible, "O", checkable=True)
+        self.overlay_action.setChecked(True)
+        self._action(v, "Boundaries Only", self.canvas.set_boundaries_only, "Shift+B", checkable=True)
+        self.low_conf_action = self._action(v, "Low-Confidence Pixels", self.canvas.set_show_low_confidence, "U", checkable=True)
+        v.addSeparator()
+        v.addAction(self.file_list.toggleViewAction())
+        v.addAction(self.palette.toggleViewAction())
+        i = self._menus["Image"]
+        self._action(i, "Next Image", lambda: self._step(1), "PgDown")
+        self._action(i, "Previous Image", lambda: self._step(-1), "PgUp")
+        self._action(i, "Next Unreviewed", lambda: self._step(1, True), "N")
+        self._action(i, "Previous Unreviewed", lambda: self._step(-1, True), "Shift+N")
+        self._action(i, "Mark Reviewed", self.mark_reviewed, "R")
+        h = self._menus["Help"]
+        self._action(h, "About SegStudio", self._about)
+
+    def _setup_statusbar(self) -> None:
+        sb = self.statusBar()
+        self.position_label = QLabel()
+        self.class_label = QLabel()
+        self.zoom_label = QLabel()
+        self.index_label = QLabel()
+        self.save_label = QLabel()
+        self.progress = ProgressArea(self)
+        for w in (self.position_label, self.class_label, self.zoom_label, self.index_label, self.save_label):
+            w.setMinimumWidth(80)
+            sb.addWidget(w)
+        sb.addPermanentWidget(self.progress)
+        self.autosaver.state_changed.connect(self.save_label.setText)
+        self.autosaver.saved.connect(self.file_list.refresh)
+
+    # --- folders and images ------------------------------------------------------------
+    def _ask_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images", self.settings.last_folder or "")
+        if folder:
+            self.open_folder(folder)
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for folder in self.settings.recent_folders:
+            self.recent_menu.addAction(folder, lambda f=folder: self.open_folder(f))
+
+    def open_folder(self, folder: str | Path) -> bool:
+        self.close_project()
+        try:
+            project = Project.open(folder, self.forced_labelset)
+        except OSError as exc:
+            QMessageBox.warning(self, "Cannot open folder", str(exc))
+            return False
+        self.project = project
+        self.documents = DocumentCache()
+        self.autosaver.attach(project, self.documents)
+        self.settings.add_recent_folder(str(Path(folder).resolve()))
+        self.setWindowTitle(f"SegStudio — {Path(folder).name}")
+        self.palette.set_labelset(project.labelset)
+        self.file_list.set_project(project)
+        for warning in project.warnings:
+            self.statusBar().showMessage(warning, 15000)
+        if project.recovered_from_crash:
+            QMessageBox.information(self, "Recovered", "\n".join(project.warnings))
+        self.project_opened.emit(project)
+        if project.keys:
+            self.show_image(project.current)
+        else:
+            self.statusBar().showMessage(f"No images in {folder}", 10000)
+        return True
+
+    def close_project(self) -> bool:
+        if self.project is None:
+            return True
+        self._remember_view()
+        ok = self.autosaver.save_now() if self.project.writable else True
+        self.file_list.stop_thumbnails()
+        if ok:
+            self.project.close()
+        self.project = None
+        self.doc = None
+        self.canvas.clear_content()
+        return ok
+
+    def _remember_view(self) -> None:
+        if self.project is not None and self.doc is not None:
+            self.project.set_view(self.doc.key, self.canvas.view_state())
+
+    def _load_document(self, key: str) -> ImageDocument | None:
+        doc = self.documents.get(key)
+        if doc is not None:
+            return doc
+        path = self.project.image_path(key)
+        try:
+            image = read_image(path)
+            mask = self.project.load_mask(key, image.shape[:2])
+        except (ImageReadError, MaskFormatError, OSError) as exc:
+            self.file_list.set_error(key, str(exc))
+            self.statusBar().showMessage(str(exc), 10000)
+            return None
+        if mask is None:
+            mask = np.full(image.shape[:2], self.project.labelset.eraser_id, np.uint8)
+        doc = ImageDocument(key, image, mask, confidence=self.project.load_confidence(key))
+        if doc.confidence is not None and doc.confidence.shape != mask.shape:
+            doc.confidence = None
+        self.documents.put(doc)
+        return doc
+
+    def show_image(self, key: str) -> None:
+        if self.project is None or key not in self.project.keys:
+            return
+        if self.doc is not None and self.doc.key == key:
+            return
+        self.tools[self._tool_name].cancel()
+        self._remember_view()
+        if self.doc is not None and self.doc.dirty:
+            self.autosaver.save_now()
+        doc = self._load_document(key)
+        if doc is None:
+            return
+        self.doc = doc
+        self.project.current = key
+        self.canvas.set_content(doc.image, doc.mask, self.project.labelset, doc.confidence)
+        self.canvas.restore_view(self.project.view(key))
+        self.file_list.set_current(key)
+        self._update_shares()
+        self._update_index_label()
+        self.current_image_changed.emit(key)
+
+    def _step(self, direction: int, unreviewed_only: bool = False) -> None:
+        key = self.file_list.next_key(self.current_key(), direction, unreviewed_only)
+        if key:
+            self.show_image(key)
+
+    def mark_reviewed(self) -> None:
+        if self.doc is None:
+            return
+        self.project.set_status(self.doc.key, ImageStatus.REVIEWED)
+        self.doc.mark_edited()  # saves the mask too, so the reviewed state is on disk
+        self.autosaver.edited()
+        self.file_list.refresh(self.doc.key)
+        self._update_index_label()
+
+    def _update_index_label(self) -> None:
+        if self.doc is None:
+            return
+        i = self.project.index_of(self.doc.key)
+        status = self.project.status(self.doc.key).value.replace("_", " ")
+        self.index_label.setText(f"{i + 1}/{len(self.project.keys)} · {status}")
+
+    # --- tool context (what tools read and call) ------------------------------------
+    @property
+    def mask(self) -> np.ndarray:
+        return self.doc.mask
+
+    @property
+    def history(self):
+        return self.doc.history
+
+    @property
+    def brush_radius(self) -> float:
+        return self.size_spin.value() / 2.0
+
+    @property
+    def eraser_id(self) -> int:
+        return self.project.labelset.eraser_id if self.project else 11
+
+    def region_changed(self, rect) -> None:
+        self.canvas.refresh_overlay(rect)
+
+    def edit_finished(self, step) -> None:
+        if step is None or self.doc is None:
+            return
+        self._after_edit()
+
+    def _after_edit(self) -> None:
+        self.doc.mark_edited()
+        if self.project.status(self.doc.key) != ImageStatus.REVIEWED:
+            self.project.set_status(self.doc.key, ImageStatus.EDITED)
+        self.autosaver.edited()
+        self.file_list.refresh(self.doc.key)
+        self._update_shares()
+        self._update_index_label()
+        self.mask_changed.emit(self.doc.key)
+
+    def pick_class(self, cid: int) -> None:
+        self._set_class(cid)
+
+    def set_tool(self, name: str) -> None:
+        previous = getattr(self, "_tool_name", None)
+        if previous and previous != name:
+            self.tools[previous].deactivate()
+        self._tool_name = name
+        self.canvas.tool = self.tools[name]
+        self.tool_actions[name].setChecked(True)
+
+    def _set_class(self, cid: int) -> None:
+        if self.project is not None and not 0 <= cid < self.project.labelset.num_classes:
+            return
+        self.current_class = cid
+        self.palette.set_current_class(cid)
+
+    def _set_protected(self, classes: frozenset) -> None:
+        self.protected = frozenset(classes)
+        void = self.eraser_id
+        all_but_void = frozenset(range(self.project.labelset.num_classes)) - {void} if self.project else frozenset()
+        self.void_only_action.setChecked(bool(all_but_void) and self.protected == all_but_void)
+
+    def _toggle_void_only(self, on: bool) -> None:
+        if self.project is None:
+            return
+        void = self.eraser_id
+        self.palette.set_protected(frozenset(range(self.project.labelset.num_classes)) - {void} if on else frozenset())
+
+    def _brush_size_changed(self, size: int) -> None:
+        self.canvas.brush_radius = size / 2.0
+        self.settings.brush_size = size
+
+    def _opacity_changed(self, value: int) -> None:
+        self.canvas.set_opacity(value / 100.0)
+        self.settings.opacity = value / 100.0
+
+    def undo(self) -> None:
+        if self.doc is not None and not self.history.in_stroke:
+            rect = self.history.undo(self.doc.mask)
+            if rect is not None:
+                self.canvas.refresh_overlay(rect)
+                self._after_edit()
+
+    def redo(self) -> None:
+        if self.doc is not None and not self.history.in_stroke:
+            rect = self.history.redo(self.doc.mask)
+            if rect is not None:
+                self.canvas.refresh_overlay(rect)
+                self._after_edit()
+
+    def _update_shares(self) -> None:
+        if self.doc is not None:
+            self.palette.set_shares(np.bincount(self.doc.mask.ravel(), minlength=self.project.labelset.num_classes))
+
+    def _show_cursor(self, row: int, col: int) -> None:
+        if row < 0 or self.doc is None:
+            self.position_label.setText("")
+            self.class_label.setText("")
+            return
+        self.position_label.setText(f"x {col}, y {row}")
+        cid = int(self.doc.mask[row, col])
+        names = self.project.labelset.names
+        self.class_label.setText(names[cid] if cid < len(names) else f"id {cid}")
+
+    def load_labelset(self, path: str) -> None:
+        try:
+            labelset = LabelSet.load(path)
+        except LabelSetError as exc:
+            QMessageBox.warning(self, "Label set", str(exc))
+            return
+        self.forced_labelset = labelset
+        if self.project is not None:
+            self.open_folder(self.project.folder)
+
+    # --- API for model features ----------------------------------------------------------
+    def current_key(self) -> str | None:
+        return self.doc.key if self.doc else None
+
+    def selected_keys(self) -> list[str]:
+        keys = self.file_list.selected_keys()
+        return keys or ([self.doc.key] if self.doc else [])
+
+    def menu(self, name: str):
+        return self._menus[name]
+
+    def add_dock(self, dock, area=Qt.DockWidgetArea.RightDockWidgetArea) -> None:
+        self.addDockWidget(area, dock)
+        self._menus["View"].addAction(dock.toggleViewAction())
+
+    def mask_for(self, key: str) -> np.ndarray | None:
+        doc = self.documents.get(key)
+        if doc is not None:
+            return doc.mask
+        try:
+            return self.project.load_mask(key)
+        except (MaskFormatError, OSError):
+            return None
+
+    def mask_snapshot(self, keys: list[str]) -> dict[str, np.ndarray]:
+        """Copies of the masks as they are now: a training job works on these."""
+        out = {}
+        for key in keys:
+            mask = self.mask_for(key)
+            if mask is not None:
+                out[key] = mask.copy()
+        return out
+
+    def apply_model_mask(self, key: str, mask: np.ndarray, confidence=None, force: bool = False) -> bool:
+        """Puts a model's mask on an image; never over the user's work unless forced."""
+        if self.project is None or key not in self.project.keys:
+            return False
+        if self.project.status(key) in (ImageStatus.EDITED, ImageStatus.REVIEWED) and not force:
+            return False
+        doc = self.documents.get(key) or self._load_document(key)
+        if doc is None or doc.mask.shape != mask.shape:
+            return False
+        before = doc.mask.copy()
+        doc.mask[...] = mask
+        doc.history.push_whole(before, doc.mask)  # one undoable step
+        doc.confidence = confidence
+        doc.mark_edited()
+        self.project.set_status(key, ImageStatus.PREDICTED)
+        if confidence is not None:
+            try:
+                self.project.save_confidence(key, confidence)
+            except OSError as exc:
+                log.warning("could not save confidence for %s: %s", key, exc)
+        self.autosaver.edited()
+        self.file_list.refresh(key)
+        if self.doc is doc:
+            self.canvas.set_confidence(confidence)
+            self.canvas.refresh_overlay()
+            self._update_shares()
+            self._update_index_label()
+        self.mask_changed.emit(key)
+        return True
+
+    # --- export / import / about ------------------------------------------------------
+    def _export(self) -> None:
+        if self.project is None:
+            return
+        from segstudio.app.dialogs import run_export_dialog
+
+        self.autosaver.save_now()
+        run_export_dialog(self, self.project)
+
+    def _import(self) -> None:
+        if self.project is None:
+            return
+        from segstudio.app.dialogs import run_import_dialog
+
+        if run_import_dialog(self, self.project):
+            key = self.doc.key if self.doc else None
+            self.documents = DocumentCache()
+            self.autosaver.attach(self.project, self.documents)
+            self.doc = None
+            self.file_list.model.set_project(self.project)
+            if key:
+                self.show_image(key)
+
+    def _about(self) -> None:
+        from segstudio.cli.version import version_text
+
+        QMessageBox.about(self, "About SegStudio", version_text().replace("\n", "<br>"))
+
+    # --- drag and drop, closing ---------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        urls = event.mimeData().urls()
+        if urls and Path(urls[0].toLocalFile()).is_dir():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        urls = event.mimeData().urls()
+        if urls:
+            self.open_folder(urls[0].toLocalFile())
+
+    def closeEvent(self, event) -> None:
+        busy = [w for w in self.workers.running() if w.name != "thumbnails"]
+        if busy:
+            names = ", ".join(sorted({w.name for w in busy}))
+            answer = QMessageBox.question(self, "Quit", f"{names.capitalize()} is running. Stop it and quit?")
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+        if self.project is not None and self.project.writable and not self.autosaver.save_now():
+            answer = QMessageBox.question(
+                self, "Unsaved edits",
+                f"Your last edits could not be saved ({self.autosaver.last_error}). Quit and lose them?",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+        self.progress.end()
+        self.workers.stop_all()
+        self.close_project()
+        self.settings.save_window(self.saveGeometry(), self.saveState())
+        event.accept()

@@ -1,0 +1,199 @@
+"""Annotation tools: one interface, pixel work delegated to ``core.paint``.
+
+A tool receives image coordinates (row, column) from the canvas: ``press``,
+``move`` (while pressed), ``release``, ``hover``, ``double_click``, ``finish``
+(Enter) and ``cancel`` (Esc). It edits ``ctx.mask`` through ``core.paint``,
+records the touched rects in the undo history before changing them, and
+tells the context which rect changed so only that part is redrawn. Every
+stroke, fill or polygon is one undo step.
+"""
+
+from __future__ import annotations
+
+import math
+
+from segstudio.core.paint import clip_rect, fill_polygon, flood_region, paint_segment, pick_class
+
+
+class Tool:
+    name = "tool"
+    label = "Tool"
+    shortcut = ""
+    uses_brush = False  # shows the brush-size circle
+
+    def __init__(self, ctx) -> None:
+        # ctx: mask, history, current_class, brush_radius, protected, eraser_id,
+        # canvas, region_changed(rect), edit_finished(step), pick_class(id)
+        self.ctx = ctx
+
+    def press(self, yx, modifiers=None) -> None: ...
+    def move(self, yx) -> None: ...
+    def release(self, yx) -> None: ...
+    def hover(self, yx) -> None: ...
+    def double_click(self, yx) -> None: ...
+    def finish(self) -> None: ...
+
+    def cancel(self) -> None:
+        self.ctx.canvas.set_preview_path([])
+
+    def deactivate(self) -> None:
+        self.cancel()
+
+
+class BrushTool(Tool):
+    name, label, shortcut, uses_brush = "brush", "Brush", "B", True
+
+    def __init__(self, ctx) -> None:
+        super().__init__(ctx)
+        self._last = None
+
+    def paint_class(self) -> int:
+        return self.ctx.current_class
+
+    def _stamp(self, a, b) -> None:
+        mask, r = self.ctx.mask, self.ctx.brush_radius
+        pad = math.ceil(r) + 2
+        rect = clip_rect(
+            (int(min(a[0], b[0])) - pad, int(min(a[1], b[1])) - pad,
+             int(max(a[0], b[0])) + pad + 1, int(max(a[1], b[1])) + pad + 1),
+            mask.shape,
+        )
+        if rect is None:
+            return
+        self.ctx.history.record_before(rect)
+        changed = paint_segment(mask, a, b, r, self.paint_class(), self.ctx.protected)
+        if changed is not None:
+            self.ctx.region_changed(changed)
+
+    def press(self, yx, modifiers=None) -> None:
+        self.ctx.history.begin(self.ctx.mask)
+        self._last = yx
+        self._stamp(yx, yx)
+
+    def move(self, yx) -> None:
+        if self._last is None:
+            return
+        self._stamp(self._last, yx)  # a segment, so fast moves leave no gaps
+        self._last = yx
+
+    def release(self, yx) -> None:
+        if self._last is None:
+            return
+        self._last = None
+        self.ctx.edit_finished(self.ctx.history.end())
+
+    def cancel(self) -> None:
+        if self._last is not None:
+            self.release(self._last)
+
+
+class EraserTool(BrushTool):
+    name, label, shortcut = "eraser", "Eraser", "E"
+
+    def paint_class(self) -> int:
+        return self.ctx.eraser_id
+
+
+class FillTool(Tool):
+    name, label, shortcut = "fill", "Fill", "G"
+
+    def press(self, yx, modifiers=None) -> None:
+        mask = self.ctx.mask
+        old = pick_class(mask, yx)
+        cid = self.ctx.current_class
+        if old is None or old == cid or old in self.ctx.protected:
+            return
+        rect, region = flood_region(mask, yx)
+        self.ctx.history.begin(mask)
+        self.ctx.history.record_before(rect)
+        y0, x0, y1, x1 = rect
+        mask[y0:y1, x0:x1][region] = cid
+        self.ctx.region_changed(rect)
+        self.ctx.edit_finished(self.ctx.history.end())
+
+
+class PolygonTool(Tool):
+    """Click the corners; double-click or Enter fills, Esc cancels."""
+
+    name, label, shortcut = "polygon", "Polygon", "P"
+
+    def __init__(self, ctx) -> None:
+        super().__init__(ctx)
+        self.points: list[tuple[float, float]] = []
+
+    def press(self, yx, modifiers=None) -> None:
+        self.points.append(yx)
+        self.ctx.canvas.set_preview_path(self.points)
+
+    def hover(self, yx) -> None:
+        if self.points:
+            self.ctx.canvas.set_preview_path(self.points + [yx], closed=True)
+
+    def double_click(self, yx) -> None:
+        self.finish()
+
+    def finish(self) -> None:
+        points, self.points = self.points, []
+        self.ctx.canvas.set_preview_path([])
+        # A double-click also delivers a press at the same spot: drop duplicates.
+        unique = [p for i, p in enumerate(points) if i == 0 or p != points[i - 1]]
+        fill_shape(self.ctx, unique)
+
+    def cancel(self) -> None:
+        self.points = []
+        super().cancel()
+
+
+class LassoTool(Tool):
+    """Drag a freehand outline; releasing fills its inside."""
+
+    name, label, shortcut = "lasso", "Lasso", "L"
+
+    def __init__(self, ctx) -> None:
+        super().__init__(ctx)
+        self.points: list[tuple[float, float]] = []
+
+    def press(self, yx, modifiers=None) -> None:
+        self.points = [yx]
+
+    def move(self, yx) -> None:
+        self.points.append(yx)
+        self.ctx.canvas.set_preview_path(self.points, closed=True)
+
+    def release(self, yx) -> None:
+        points, self.points = self.points + [yx], []
+        self.ctx.canvas.set_preview_path([])
+        fill_shape(self.ctx, points)
+
+    def cancel(self) -> None:
+        self.points = []
+        super().cancel()
+
+
+class EyedropperTool(Tool):
+    name, label, shortcut = "eyedropper", "Pick class", "I"
+
+    def press(self, yx, modifiers=None) -> None:
+        cid = pick_class(self.ctx.mask, yx)
+        if cid is not None:
+            self.ctx.pick_class(cid)
+
+
+def fill_shape(ctx, points) -> None:
+    """Fills a polygon as one undo step."""
+    if len(points) < 3:
+        return
+    ys = [p[0] for p in points]
+    xs = [p[1] for p in points]
+    rect = clip_rect((int(min(ys)) - 1, int(min(xs)) - 1, int(max(ys)) + 2, int(max(xs)) + 2), ctx.mask.shape)
+    if rect is None:
+        return
+    ctx.history.begin(ctx.mask)
+    ctx.history.record_before(rect)
+    changed = fill_polygon(ctx.mask, points, ctx.current_class, ctx.protected)
+    if changed is not None:
+        ctx.region_changed(changed)
+    ctx.edit_finished(ctx.history.end())
+
+
+TOOL_CLASSES = (BrushTool, EraserTool, FillTool, PolygonTool, LassoTool, EyedropperTool)
