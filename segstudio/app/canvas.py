@@ -116,7 +116,9 @@ class Canvas(QGraphicsView):
 
     def _rebuild_lut(self) -> None:
         if self.labelset is not None:
-            self._lut = mask_color_lut(self.labelset, self.opacity if self.overlay_visible else 0.0)
+            # Unlabelled (void) pixels stay see-through: they are what is left to do.
+            hidden = frozenset({self.labelset.ignore_index}) if self.labelset.ignore_index is not None else frozenset()
+            self._lut = mask_color_lut(self.labelset, self.opacity if self.overlay_visible else 0.0, hidden)
 
     def refresh_overlay(self, rect: Rect | None = None) -> None:
         """Recolours ``rect`` (or everything) of the overlay from the mask and repaints it."""

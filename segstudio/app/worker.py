@@ -31,11 +31,52 @@ class JobCancelled(Exception):
     """A job may raise this when it notices ``should_stop()``; not a failure."""
 
 
+class _JobThread(QThread):
+    """Runs the generator in ``run()``; its signals are relayed by the Worker."""
+
+    progress = Signal(object)
+    result = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+    done = Signal()
+
+    def __init__(self, job: Job, name: str, stop: threading.Event) -> None:
+        super().__init__(None)
+        self.setObjectName(f"segstudio-{name}")
+        self._job, self._name, self._stop = job, name, stop
+
+    def run(self) -> None:
+        try:
+            generator = self._job(self._stop.is_set)
+            while True:
+                try:
+                    event = next(generator)
+                except StopIteration as stop:
+                    if self._stop.is_set():
+                        self.cancelled.emit()
+                    else:
+                        self.result.emit(stop.value)
+                    break
+                self.progress.emit(event)
+        except JobCancelled:
+            self.cancelled.emit()
+        except Exception as exc:  # every failure becomes a message, never a dead app
+            log.error("job %s failed:\n%s", self._name, traceback.format_exc())
+            self.failed.emit(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        finally:
+            self.done.emit()
+
+
 class Worker(QObject):
     """Runs one job on its own thread. Create, connect, then ``start()``.
 
-    Exactly one of ``result`` (then ``finished``), ``cancelled`` (then
-    ``finished``) or ``failed`` (then ``finished``) is emitted per run.
+    The Worker itself stays on the GUI thread; the job runs in a private
+    QThread's ``run()``. Its signals reach the Worker's slots queued, and the
+    Worker re-emits them from the GUI thread, so any slot connected to a
+    Worker signal (lambdas included) runs on the GUI thread.
+
+    Exactly one of ``result``, ``cancelled`` or ``failed`` is emitted per run,
+    then ``finished``.
     """
 
     progress = Signal(object)
@@ -45,15 +86,16 @@ class Worker(QObject):
     finished = Signal()
 
     def __init__(self, job: Job, name: str = "job", parent: QObject | None = None) -> None:
-        super().__init__(None)  # moved to its thread: must have no parent
+        super().__init__(parent)
         self.name = name
-        self._job = job
         self._stop = threading.Event()
-        self._thread = QThread(parent)
-        self._thread.setObjectName(f"segstudio-{name}")
-        self.moveToThread(self._thread)
-        self._thread.started.connect(self._run)
-        self.finished.connect(self._thread.quit)
+        self._thread = _JobThread(job, name, self._stop)
+        # Bound methods of this GUI-thread object: Qt queues these calls.
+        self._thread.progress.connect(self._relay_progress)
+        self._thread.result.connect(self._relay_result)
+        self._thread.failed.connect(self._relay_failed)
+        self._thread.cancelled.connect(self._relay_cancelled)
+        self._thread.done.connect(self._relay_finished)
 
     # --- called from the GUI thread -------------------------------------
     def start(self) -> None:
@@ -74,28 +116,28 @@ class Worker(QObject):
     def should_stop(self) -> bool:
         return self._stop.is_set()
 
-    # --- runs on the worker thread --------------------------------------
+    # --- relays: run on the GUI thread ------------------------------------
+    @Slot(object)
+    def _relay_progress(self, event) -> None:
+        if not self._stop.is_set():  # after cancel, late events are dropped
+            self.progress.emit(event)
+
+    @Slot(object)
+    def _relay_result(self, value) -> None:
+        self.result.emit(value)
+
+    @Slot(str)
+    def _relay_failed(self, message: str) -> None:
+        self.failed.emit(message)
+
     @Slot()
-    def _run(self) -> None:
-        try:
-            generator = self._job(self.should_stop)
-            while True:
-                try:
-                    event = next(generator)
-                except StopIteration as stop:
-                    if self._stop.is_set():
-                        self.cancelled.emit()
-                    else:
-                        self.result.emit(stop.value)
-                    break
-                self.progress.emit(event)
-        except JobCancelled:
-            self.cancelled.emit()
-        except Exception as exc:  # every failure becomes a message, never a dead app
-            log.error("job %s failed:\n%s", self.name, traceback.format_exc())
-            self.failed.emit(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
-        finally:
-            self.finished.emit()
+    def _relay_cancelled(self) -> None:
+        self.cancelled.emit()
+
+    @Slot()
+    def _relay_finished(self) -> None:
+        self._thread.wait()  # run() has returned or is returning: a short join
+        self.finished.emit()
 
 
 class WorkerRegistry(QObject):
@@ -107,15 +149,11 @@ class WorkerRegistry(QObject):
 
     def start(self, worker: Worker) -> Worker:
         self._workers.append(worker)
-        worker.finished.connect(lambda w=worker: self._forget(w))
+        worker.finished.connect(lambda w=worker: self._forget(w))  # GUI thread: see Worker
         worker.start()
         return worker
 
     def _forget(self, worker: Worker) -> None:
-        # ``finished`` is emitted just before the thread ends: join it before
-        # dropping the last reference, or Qt aborts with "QThread destroyed
-        # while thread is still running".
-        worker.wait()
         if worker in self._workers:
             self._workers.remove(worker)
 
@@ -128,5 +166,9 @@ class WorkerRegistry(QObject):
         for worker in workers:
             worker.cancel()
         ended = all(worker.wait(timeout_ms) for worker in workers)
+        # Deliver the queued finished/result signals now, while receivers exist.
+        from PySide6.QtCore import QCoreApplication
+
+        QCoreApplication.processEvents()
         self._workers.clear()
         return ended

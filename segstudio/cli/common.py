@@ -23,11 +23,28 @@ def echo(text: str = "") -> None:
         print(text, flush=True)
 
 
+def format_seconds(seconds: float) -> str:
+    seconds = max(0.0, float(seconds))
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+
+
 def parse_hw(text: str) -> tuple[int, int]:
+    """``"HxW"`` (or a single ``N`` for a square) as (height, width)."""
+    import argparse
+
     try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError as exc:
-        raise ValueError(f"expected HxW such as 256x256, got {text!r}") from exc
+        parts = [int(v) for v in text.lower().replace(" ", "").split("x")]
+        if len(parts) == 1:
+            parts = parts * 2
+        h, w = parts
+        if h <= 0 or w <= 0:
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HxW such as 256x256, got {text!r}") from None
     return h, w
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from segstudio.cli.common import echo, parse_hw, progress_bar
+from segstudio.cli.common import echo, format_seconds, parse_hw, progress_bar
 from segstudio.ml.models.registry import MODEL_NAMES
 
 
@@ -25,7 +25,10 @@ def register(subparsers) -> None:
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw")
     p.add_argument("--aug", default="", help="comma list of bright,rotate,flip,scale")
-    p.add_argument("--class-weights", choices=("none", "auto"), default="none")
+    p.add_argument(
+        "--class-weights", default="none", type=_class_weights,
+        help="none | auto (median-frequency balancing from the training labels) | a comma list, one per class",
+    )
     p.add_argument("--ignore-index", type=int, default=11)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--amp", action="store_true", help="bf16/fp16 autocast on GPUs")
@@ -39,6 +42,17 @@ def register(subparsers) -> None:
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm under torchrun")
     p.set_defaults(func=run)
+
+
+def _class_weights(text: str) -> str:
+    text = text.strip().lower()
+    if text in ("none", "auto"):
+        return text
+    try:
+        [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected none, auto or a comma list of numbers, got {text!r}") from None
+    return text
 
 
 def config_from_args(args: argparse.Namespace):
@@ -102,13 +116,14 @@ def run_training(config) -> dict | None:
             )
             echo(
                 f"epoch {event.epoch:>3}/{event.epochs}  train loss {event.train_loss:.4f}  {val}  "
-                f"{event.elapsed_s / 60:.1f} min{'  *best*' if event.is_best else ''}"
+                f"{format_seconds(event.epoch_s)} (total {format_seconds(event.elapsed_s)})"
+                f"{'  *best*' if event.is_best else ''}"
             )
         elif isinstance(event, TrainDone):
             done = event
     if done is not None and is_main:
         note = f" ({done.stopped_early})" if done.stopped_early else ""
-        echo(f"done{note}: {done.epochs_run} epochs in {done.elapsed_s / 60:.1f} min; best checkpoint {done.checkpoint_path}")
+        echo(f"done{note}: {done.epochs_run} epochs in {format_seconds(done.elapsed_s)}; best checkpoint {done.checkpoint_path}")
     return done.best_metrics if done else None
 
 

@@ -53,7 +53,7 @@ class TrainConfig:
     optimizer: str = "adamw"
     warmup_epochs: float = 1.0
     aug: tuple[str, ...] = ()
-    class_weights: str = "none"
+    class_weights: str | tuple[float, ...] = "none"  # "none" | "auto" | one weight per class
     ignore_index: int = 11
     device: str = "auto"
     amp: bool = False
@@ -94,6 +94,7 @@ class EpochEnd:
     metrics: dict | None
     is_best: bool
     elapsed_s: float
+    epoch_s: float = 0.0
 
 
 @dataclass
@@ -107,8 +108,32 @@ class TrainDone:
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    # Every epoch draws from a seed derived from (seed, epoch), so a resumed run
+    # shuffles and augments exactly as the uninterrupted run would have.
+    return (seed * 1_000_003 + epoch * 7919 + rank) % 2**63
+
+
+def resolve_class_weights(config: "TrainConfig", dataset, num_classes: int) -> torch.Tensor | None:
+    """None, median-frequency weights from the training labels, or the given list."""
+    spec = config.class_weights
+    if spec is None or (isinstance(spec, str) and spec.lower() == "none"):
+        return None
+    if isinstance(spec, str) and spec.lower() == "auto":
+        return compute_class_weights(dataset.class_pixel_counts(), config.ignore_index)
+    if isinstance(spec, str):
+        try:
+            spec = [float(v) for v in spec.split(",")]
+        except ValueError as exc:
+            raise ValueError(f"class weights: expected none, auto or {num_classes} numbers, got {spec!r}") from exc
+    values = [float(v) for v in spec]
+    if len(values) != num_classes or any(v < 0 or not math.isfinite(v) for v in values):
+        raise ValueError(f"class weights: expected {num_classes} non-negative numbers, got {len(values)}: {values}")
+    return torch.tensor(values, dtype=torch.float32)
 
 
 def compute_class_weights(counts: np.ndarray, ignore_index: int | None) -> torch.Tensor:
@@ -186,7 +211,10 @@ def _resume_path(out: Path) -> Path:
     return out.with_name(out.stem + ".resume.pt")
 
 
-def _save_resume(path: Path, model, optimizer, scheduler, epoch: int, best: float, config: TrainConfig) -> None:
+def _save_resume(
+    path: Path, model, optimizer, scheduler, epoch: int, best: float, config: TrainConfig, best_metrics: dict | None
+) -> None:
+    """Model, optimizer, scheduler, epoch and plain values: loadable with ``weights_only=True``."""
     from segstudio.core.atomic import atomic_write_bytes
     import io
 
@@ -197,11 +225,29 @@ def _save_resume(path: Path, model, optimizer, scheduler, epoch: int, best: floa
         "epoch": epoch,
         "best_miou": best,
         "model_name": config.model,
+        "best_metrics": _compact(best_metrics),
         "torch_rng": torch.get_rng_state(),
     }
     buffer = io.BytesIO()
     torch.save(state, buffer)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_resume_state(path: str | Path, model_name: str | None = None) -> dict:
+    """A resume file, read with ``weights_only=True`` (no arbitrary unpickling)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"resume file {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a pickle that needs more than tensors and plain values
+        raise ValueError(f"{path} is not a SegStudio resume file that loads safely: {exc}") from exc
+    missing = {"model", "optimizer", "scheduler", "epoch", "best_miou"} - set(state if isinstance(state, dict) else ())
+    if missing:
+        raise ValueError(f"{path} is not a SegStudio resume file (missing {', '.join(sorted(missing))})")
+    if model_name is not None and state.get("model_name") not in (None, model_name):
+        raise ValueError(f"{path} was written for model {state['model_name']!r}, not {model_name!r}")
+    return state
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -261,9 +307,9 @@ def train(config: TrainConfig, should_stop: Callable[[], bool] = lambda: False) 
         val_loader, _ = make_loader(val_set, val_bs, False, ctx, config.seed, config.num_workers)
 
     model, arch = _build(config, device, ctx)
-    weights = None
-    if config.class_weights == "auto":
-        weights = compute_class_weights(train_set.class_pixel_counts(), ignore).to(device)
+    weights = resolve_class_weights(config, train_set, num_classes)
+    if weights is not None:
+        weights = weights.to(device)
     criterion = nn.CrossEntropyLoss(weight=weights, ignore_index=ignore if ignore is not None else -100)
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "sgd":
@@ -272,7 +318,8 @@ def train(config: TrainConfig, should_stop: Callable[[], bool] = lambda: False) 
         optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = max(1, len(train_loader))
     total_steps = steps_per_epoch * config.epochs
-    warmup = int(config.warmup_epochs * steps_per_epoch)
+    # Warm-up is at most a fifth of the run, so that short runs still decay.
+    warmup = min(int(config.warmup_epochs * steps_per_epoch), total_steps // 5)
 
     def lr_factor(step: int) -> float:
         if step < warmup:
@@ -288,21 +335,27 @@ def train(config: TrainConfig, should_stop: Callable[[], bool] = lambda: False) 
     amp_dtype = autocast_dtype(device) if config.amp else None
     out = Path(config.out)
     start_epoch, best_miou = 0, -1.0
+    best_metrics: dict | None = None
     if config.resume:
-        state = torch.load(config.resume, map_location="cpu", weights_only=True)
-        _unwrap(model).load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        state = load_resume_state(config.resume, config.model)
+        try:
+            _unwrap(model).load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise ValueError(f"{config.resume} does not fit this model and settings: {exc}") from exc
         start_epoch, best_miou = int(state["epoch"]), float(state["best_miou"])
+        best_metrics = state.get("best_metrics")
 
     started = time.monotonic()
-    best_metrics: dict | None = None
     stopped: str | None = None
     epoch = start_epoch
     train_size = {"mode": "resize", "size": [config.size, config.size]} if config.size else {"mode": "native"}
     for epoch in range(start_epoch, config.epochs):
         if train_sampler is not None:
             train_sampler.set_epoch(epoch)  # a different shuffle every epoch, same on every rank
+        seed_everything(_epoch_seed(config.seed, epoch, ctx.rank))
+        train_loader.generator.manual_seed(_epoch_seed(config.seed, epoch, 0))
         model.train()
         yield EpochStart(epoch + 1, config.epochs, steps_per_epoch)
         loss_sum, seen = 0.0, 0
@@ -318,11 +371,12 @@ def train(config: TrainConfig, should_stop: Callable[[], bool] = lambda: False) 
             loss.backward()
             optimizer.step()
             scheduler.step()
-            loss_sum += loss.item() * images.shape[0]
+            loss_value = loss.item()
+            loss_sum += loss_value * images.shape[0]
             seen += images.shape[0]
             per_step = (time.monotonic() - epoch_start) / (step + 1)
             remaining = (config.epochs - epoch - 1) * steps_per_epoch + steps_per_epoch - step - 1
-            yield StepProgress(epoch + 1, step + 1, steps_per_epoch, float(loss), scheduler.get_last_lr()[0], per_step * remaining)
+            yield StepProgress(epoch + 1, step + 1, steps_per_epoch, loss_value, scheduler.get_last_lr()[0], per_step * remaining)
             over_time = config.minutes is not None and time.monotonic() - started > config.minutes * 60
             if broadcast_flag(should_stop() or over_time, ctx):
                 stopped = "cancelled" if should_stop() else "time budget reached"
@@ -359,11 +413,15 @@ def train(config: TrainConfig, should_stop: Callable[[], bool] = lambda: False) 
                     "segstudio_version": segstudio.__version__,
                 }
                 save_checkpoint(out, _unwrap(model), arch, labelset, train_size=train_size, record=record)
-            _save_resume(_resume_path(out), model, optimizer, scheduler, epoch + 1, best_miou, config)
-        yield EpochEnd(epoch + 1, config.epochs, train_loss, val_loss, metrics, is_best, time.monotonic() - started)
+            _save_resume(_resume_path(out), model, optimizer, scheduler, epoch + 1, best_miou, config, best_metrics)
+        yield EpochEnd(
+            epoch + 1, config.epochs, train_loss, val_loss, metrics, is_best,
+            time.monotonic() - started, time.monotonic() - epoch_start,
+        )
         if stopped:
             break
-    done = TrainDone(_compact(best_metrics), str(out), epoch + 1, time.monotonic() - started, stopped)
+    epochs_run = epoch + 1 if config.epochs > start_epoch else start_epoch
+    done = TrainDone(_compact(best_metrics), str(out), epochs_run, time.monotonic() - started, stopped)
     yield done
     return done
 
