@@ -79,6 +79,7 @@ class Project:
             )
         project._load_state(labelset)
         project._check_crash_marker()
+        project._remove_stale_temp_files()
         return project
 
     def _load_state(self, labelset: LabelSet | None) -> None:
@@ -135,6 +136,17 @@ class Project:
                 marker.write_text(str(os.getpid()))
             except OSError:
                 pass
+
+    def _remove_stale_temp_files(self) -> None:
+        """Temp files a killed save left behind (the real files are intact)."""
+        if not self.writable:
+            return
+        for folder in (self.dir, self.masks_dir, self.confidence_dir, self.models_dir):
+            for tmp in folder.glob(".*.tmp"):
+                try:
+                    tmp.unlink()
+                except OSError:
+                    pass
 
     def close(self) -> None:
         """Saves the state and removes the session marker (a clean exit)."""

@@ -1,0 +1,87 @@
+"""``segstudio predict``: batch pre-labelling of a folder, resumable.
+
+Writes OUT/<stem>.png atomically; an image whose output exists is skipped
+unless --overwrite, so an interrupted run picks up where it stopped. Under
+torchrun the folder is sharded across ranks (rank r takes every world-th image).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("predict", help="pre-label a folder of images with a model")
+    p.add_argument("--model", help="checkpoint (.safetensors); default: the shipped CamVid model")
+    p.add_argument("--images", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--format", default="index", choices=("index", "color"))
+    p.add_argument("--confidence", action="store_true", help="also write OUT/confidence/<stem>.png (0..255)")
+    p.add_argument("--tile", type=int, default=512, help="sliding-window tile size for large images")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--threads", type=int)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import io
+
+    from PIL import Image
+
+    from segstudio.cli.common import echo, progress_bar
+    from segstudio.cli.main import CliError
+    from segstudio.core.atomic import atomic_write_bytes
+    from segstudio.core.imageio import ImageReadError, list_images, read_image
+    from segstudio.core.maskio import write_color_png, write_index_png
+    from segstudio.core.resources import default_model_path
+    from segstudio.ml.checkpoint import CheckpointError, load_checkpoint
+    from segstudio.ml.device import DeviceError, choose_device
+    from segstudio.ml.inference import Predictor
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    model_path = Path(args.model) if args.model else default_model_path()
+    images_dir, out = Path(args.images), Path(args.out)
+    if not images_dir.is_dir():
+        raise CliError(f"{images_dir} is not a folder")
+    try:
+        device, reason = choose_device(args.device)
+        checkpoint = load_checkpoint(model_path)
+    except (CheckpointError, DeviceError) as exc:
+        raise CliError(str(exc)) from exc
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    images = list_images(images_dir)[rank::world]
+    out.mkdir(parents=True, exist_ok=True)
+    if args.confidence:
+        (out / "confidence").mkdir(exist_ok=True)
+    todo = [p for p in images if args.overwrite or not (out / f"{p.stem}.png").exists()]
+    if rank == 0:
+        echo(f"{len(images) - len(todo)} of {len(images)} already done; predicting {len(todo)} on {device} ({reason})")
+    predictor = Predictor(checkpoint, device, tile=args.tile)
+    failures = []
+    bar = progress_bar(len(todo), "predict")
+    for path in todo:
+        try:
+            prediction = predictor.predict(read_image(path))
+        except ImageReadError as exc:
+            failures.append(str(exc))
+            bar.update(1)
+            continue
+        if args.confidence:
+            # Confidence first: the mask's existence marks the image as done.
+            buffer = io.BytesIO()
+            Image.fromarray(prediction.confidence, mode="L").save(buffer, format="PNG")
+            atomic_write_bytes(out / "confidence" / f"{path.stem}.png", buffer.getvalue())
+        writer = write_index_png if args.format == "index" else write_color_png
+        writer(out / f"{path.stem}.png", prediction.mask, checkpoint.labelset)
+        bar.update(1)
+    bar.close()
+    for line in failures:
+        echo(f"  skipped: {line}")
+    echo(f"wrote {len(todo) - len(failures)} mask(s) to {out}; {len(failures)} failed")
+    return 1 if failures else 0
