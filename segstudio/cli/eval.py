@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 
@@ -22,6 +23,7 @@ def register(subparsers) -> None:
 def evaluate_checkpoint(model_path: str, images: str, labels: str, size: int | None, device_pref: str) -> dict:
     import torch
 
+    from segstudio.cli.common import progress_bar
     from segstudio.ml.checkpoint import load_checkpoint
     from segstudio.ml.data import SegmentationFolder, pair_files
     from segstudio.ml.device import autocast_dtype, choose_device
@@ -39,10 +41,26 @@ def evaluate_checkpoint(model_path: str, images: str, labels: str, size: int | N
         cache=False,
     )
     loader = torch.utils.data.DataLoader(dataset, batch_size=1)
-    metrics, _ = evaluate(loaded.model, loader, device, labelset.num_classes, labelset.ignore_index,
+    bar = progress_bar(len(dataset), "evaluating")
+
+    def batches():
+        for batch in loader:
+            yield batch
+            bar.update(1)
+        bar.close()
+
+    metrics, _ = evaluate(loaded.model, batches(), device, labelset.num_classes, labelset.ignore_index,
                           amp_dtype=autocast_dtype(device))
+    trained = loaded.train_size or {}
+    if size is None and trained.get("mode") == "resize" and sys.stderr is not None:
+        print(
+            f"note: this model was trained on images resized to {trained.get('size')}; "
+            "evaluating at full size (pass --size to evaluate as it was trained)",
+            file=sys.stderr,
+        )
     metrics.update(
         {
+            "train_size": trained or None,
             "model": str(model_path),
             "images": len(dataset),
             "size": size or "full",
@@ -51,6 +69,17 @@ def evaluate_checkpoint(model_path: str, images: str, labels: str, size: int | N
         }
     )
     return metrics
+
+
+def json_safe(value):
+    """NaN (a metric with no pixels) becomes null: strict JSON has no NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     except (CheckpointError, DataError, DeviceError) as exc:
         raise CliError(str(exc)) from exc
     if args.json:
-        json.dump(metrics, sys.stdout)
+        json.dump(json_safe(metrics), sys.stdout, allow_nan=False)
         sys.stdout.write("\n")
         return 0
     print(f"{metrics['images']} images, size {metrics['size']}, device {metrics['device']}")

@@ -37,7 +37,10 @@ def register(subparsers) -> None:
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--width", type=int, help="override the U-Net base width (64 in the study)")
     p.add_argument("--encoder-weights", default="none", help="none | imagenet | FILE, for the VGG rows")
-    p.add_argument("--rows", help="comma list of row numbers (1-8) to run; default all")
+    p.add_argument(
+        "--configs", "--rows", dest="configs", nargs="+",
+        help="rows to run: numbers 1-8 or names such as unet, vgg16-unet-bn-dropout+bright (default: all)",
+    )
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--amp", action="store_true")
     p.add_argument("--threads", type=int)
@@ -60,6 +63,30 @@ def _row_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def row_key(model: str, aug: str) -> str:
+    return model + (f"+{aug}" if aug else "")
+
+
+def select_rows(configs: list[str] | None) -> set[int]:
+    """Row numbers from ``--configs`` (numbers or names, space or comma separated)."""
+    from segstudio.cli.main import CliError
+
+    if not configs:
+        return set(range(1, len(STUDY_ROWS) + 1))
+    by_name = {row_key(model, aug): n for n, (_, model, aug, _) in enumerate(STUDY_ROWS, start=1)}
+    wanted = set()
+    for item in (x.strip() for c in configs for x in c.split(",")):
+        if not item:
+            continue
+        if item.isdigit() and 1 <= int(item) <= len(STUDY_ROWS):
+            wanted.add(int(item))
+        elif item in by_name:
+            wanted.add(by_name[item])
+        else:
+            raise CliError(f"unknown configuration {item!r}; choose 1-{len(STUDY_ROWS)} or one of: {', '.join(by_name)}")
+    return wanted
+
+
 def run(args: argparse.Namespace) -> int:
     from segstudio.cli.common import echo
     from segstudio.cli.main import CliError
@@ -71,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         if not (data / sub).is_dir():
             raise CliError(f"{data} has no {sub}/ folder (expected the CamVid layout)")
     out.mkdir(parents=True, exist_ok=True)
-    wanted = {int(x) for x in args.rows.split(",")} if args.rows else set(range(1, len(STUDY_ROWS) + 1))
+    wanted = select_rows(args.configs)
     results = []
     for number, (name, model, aug, study_acc) in enumerate(STUDY_ROWS, start=1):
         if number not in wanted:

@@ -93,6 +93,8 @@ class Predictor:
         self._mean = torch.tensor(norm["mean"], dtype=torch.float32).view(1, 3, 1, 1)
         self._std = torch.tensor(norm["std"], dtype=torch.float32).view(1, 3, 1, 1)
         self._amp = autocast_dtype(self.device)
+        ignore = checkpoint.labelset.ignore_index
+        self._ignore = ignore if ignore is not None and ignore < self.num_classes else None
         size = checkpoint.train_size or {}
         self.resize_to = tuple(size["size"]) if size.get("mode") == "resize" and size.get("size") else None
 
@@ -108,8 +110,12 @@ class Predictor:
         """N x H x W x 3 uint8 -> N x C x H x W float32 softmax probabilities."""
         x = self._to_input(images)
         with torch.autocast(self.device.type, dtype=self._amp, enabled=self._amp is not None):
-            logits = self.model(x)
-        return torch.softmax(logits.float(), dim=1).cpu().numpy()
+            logits = self.model(x).float()
+        if self._ignore is not None:
+            # The ignore class (void) is never trained (ignored by the loss), so
+            # its logit means nothing: it must never be predicted.
+            logits[:, self._ignore] = float("-inf")
+        return torch.softmax(logits, dim=1).cpu().numpy()
 
     def predict_logits(self, image: np.ndarray) -> torch.Tensor:
         """Whole-image logits (1 x C x H x W), no tiling: for tests and small images."""

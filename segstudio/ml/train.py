@@ -176,6 +176,14 @@ def make_loader(dataset, batch_size: int, shuffle: bool, ctx: DistContext, seed:
     return loader, sampler
 
 
+def predict_classes(logits: torch.Tensor, ignore_index: int | None) -> torch.Tensor:
+    """argmax over the real classes: the ignore class never gets a gradient, so it is never predicted."""
+    if ignore_index is not None and 0 <= ignore_index < logits.shape[1]:
+        logits = logits.clone()
+        logits[:, ignore_index] = float("-inf")
+    return logits.argmax(1)
+
+
 @torch.inference_mode()
 def evaluate(
     model: nn.Module,
@@ -198,7 +206,7 @@ def evaluate(
         if criterion is not None:
             loss_sum[0] += float(criterion(logits.float(), masks)) * images.shape[0]
             loss_sum[1] += images.shape[0]
-        cm.update(logits.argmax(1), masks)
+        cm.update(predict_classes(logits, ignore_index), masks)
     matrix = torch.from_numpy(cm.matrix)
     all_reduce_sum(matrix, ctx)
     all_reduce_sum(loss_sum, ctx)

@@ -1,0 +1,85 @@
+"""`segstudio train` then `segstudio eval` on generated images, in-process."""
+
+import json
+
+import pytest
+
+from segstudio.ml.checkpoint import read_metadata
+
+
+def _train_args(folder, out, *extra):
+    return (
+        "train", "--train-images", folder / "images", "--train-labels", folder / "labels",
+        "--val-images", folder / "images", "--val-labels", folder / "labels",
+        "--model", "unet-bn", "--width", "4", "--out", out, "--epochs", "2", "--batch-size", "3",
+        "--lr", "0.01", "--device", "cpu", "--threads", "1", "--seed", "1", *extra,
+    )
+
+
+def test_train_then_eval_json(cli, scene_folder, tmp_path):
+    out = tmp_path / "model.safetensors"
+    code, stdout, _ = cli(*_train_args(scene_folder, out, "--crop", "32x40", "--aug", "flip,rotate,scale,bright",
+                                       "--class-weights", "auto"))
+    assert code == 0 and out.is_file() and (tmp_path / "model.resume.pt").is_file()
+    epoch_lines = [line for line in stdout.splitlines() if line.startswith("epoch")]
+    assert len(epoch_lines) == 2 and "pixel acc" in epoch_lines[0] and "mIoU" in epoch_lines[0]
+    assert read_metadata(out)  # a SegStudio checkpoint
+
+    code, stdout, _ = cli("eval", "--model", out, "--images", scene_folder / "images",
+                          "--labels", scene_folder / "labels", "--device", "cpu", "--json")
+    assert code == 0
+    report = json.loads(stdout)  # exactly one JSON object, nothing else
+    assert {"pixel_accuracy", "mean_class_accuracy", "mean_iou", "per_class_iou",
+            "confusion_matrix", "class_names"} <= set(report)
+    assert len(report["class_names"]) == 11 and "Void" not in report["class_names"]
+    assert report["size"] == "full" and report["images"] == 6
+
+    code, stdout, _ = cli("eval", "--model", out, "--images", scene_folder / "images",
+                          "--labels", scene_folder / "labels", "--device", "cpu", "--size", "24")
+    assert code == 0 and "mean IoU" in stdout and "Road" in stdout and "confusion matrix" in stdout
+
+
+def test_resume_from_the_cli(cli, scene_folder, tmp_path):
+    out = tmp_path / "m.safetensors"
+    assert cli(*_train_args(scene_folder, out, "--size", "32"))[0] == 0
+    code, stdout, _ = cli(*_train_args(scene_folder, out, "--size", "32", "--resume", tmp_path / "m.resume.pt"))
+    assert code == 0 and "epoch" not in stdout.split("done")[0]  # both epochs already done
+    args = list(_train_args(scene_folder, out, "--size", "32", "--resume", tmp_path / "m.resume.pt"))
+    args[args.index("--epochs") + 1] = "3"
+    code, stdout, _ = cli(*args)
+    assert code == 0 and "epoch   3/3" in stdout
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (("--class-weights", "1,2"), "12"),
+        (("--aug", "blur"), "blur"),
+    ],
+)
+def test_user_errors_are_one_line(cli, scene_folder, tmp_path, extra, message):
+    code, _, err = cli(*_train_args(scene_folder, tmp_path / "x.safetensors", *extra))
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_missing_labels_folder(cli, scene_folder, tmp_path):
+    args = list(_train_args(scene_folder, tmp_path / "x.safetensors"))
+    args[args.index("--train-labels") + 1] = tmp_path / "nowhere"
+    code, _, err = cli(*args)
+    assert code == 2 and "nowhere" in err and len(err.strip().splitlines()) == 1
+
+
+def test_reproduce_one_row_writes_table(cli, scene_folder, tmp_path):
+    data = tmp_path / "camvid"
+    data.mkdir()
+    for a, b in (("train", "images"), ("trainannot", "labels"), ("val", "images"), ("valannot", "labels")):
+        (data / a).symlink_to(scene_folder / b, target_is_directory=True)
+    code, stdout, _ = cli("reproduce", "--data", data, "--out", tmp_path / "rep", "--epochs", "1", "--size", "32",
+                          "--width", "4", "--configs", "unet", "--device", "cpu", "--threads", "1")
+    assert code == 0
+    table = (tmp_path / "rep" / "results.md").read_text()
+    assert "| U-Net |" in table and "0.596" in table
+    rows = json.loads((tmp_path / "rep" / "results.json").read_text())
+    assert len(rows) == 1 and rows[0]["pixel_accuracy"] is not None
+    code, _, err = cli("reproduce", "--data", data, "--out", tmp_path / "rep", "--configs", "bogus")
+    assert code == 2 and "bogus" in err
