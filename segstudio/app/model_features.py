@@ -137,10 +137,14 @@ class ModelController(QObject):
         self.panel.set_busy(True)
         self.window.progress.begin(title, worker.cancel if cancellable else None)
         worker.failed.connect(self._failed)
-        worker.finished.connect(self._finished)
+        worker.finished.connect(lambda w=worker: self._finished(w))
         self.window.workers.start(worker)
 
-    def _finished(self) -> None:
+    def _finished(self, worker: Worker) -> None:
+        # A job's result may already have started the next job (load, then
+        # segment): only the job in charge may clear the busy state.
+        if self.busy is not worker:
+            return
         self.busy = None
         self.panel.set_busy(False)
         self.window.progress.end()
