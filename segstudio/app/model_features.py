@@ -13,7 +13,7 @@ import logging
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QMessageBox
 
 from segstudio.app.plot import LivePlot
@@ -98,8 +98,11 @@ def retrain_job(checkpoint, paths: dict, masks: dict, settings, device_preferenc
 
 # --- the controller (GUI thread) ----------------------------------------------------
 class ModelController(QObject):
-    def __init__(self, window) -> None:
+    job_failed = Signal(str)
+
+    def __init__(self, window, interactive: bool = True) -> None:
         super().__init__(window)
+        self.interactive = interactive  # False: no dialogs (self-test, scripted use)
         from segstudio.ml.models.registry import MODEL_NAMES
 
         self.window = window
@@ -150,7 +153,9 @@ class ModelController(QObject):
         self.window.progress.end()
 
     def _failed(self, message: str) -> None:
-        QMessageBox.warning(self.window, "SegStudio", message)
+        self.job_failed.emit(message)
+        if self.interactive:
+            QMessageBox.warning(self.window, "SegStudio", message)
 
     def with_model(self, then) -> None:
         """Runs ``then()`` once a model is loaded (loading it in the background first)."""
@@ -368,6 +373,6 @@ class ModelController(QObject):
         self.panel.set_versions(versions, current)
 
 
-def install_model_features(window) -> ModelController:
-    window.model_controller = ModelController(window)
+def install_model_features(window, interactive: bool = True) -> ModelController:
+    window.model_controller = ModelController(window, interactive)
     return window.model_controller
