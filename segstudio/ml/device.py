@@ -6,43 +6,78 @@ import os
 
 import torch
 
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
 
 class DeviceError(ValueError):
-    """A device that was asked for but is not there."""
+    """A device that was asked for but is not there (or an unknown name)."""
 
 
 def _mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
-    return bool(backend and backend.is_available())
+    return bool(backend is not None and backend.is_available())
+
+
+def _why_no_cuda() -> str:
+    if torch.version.cuda is None:
+        return "torch built without CUDA"
+    return "no CUDA GPU found (or its driver is not usable)"
+
+
+def _why_no_mps() -> str:
+    backend = getattr(torch.backends, "mps", None)
+    if backend is not None and not backend.is_built():
+        return "torch built without MPS"
+    return "no Apple GPU"
+
+
+def _cuda_description(index: int = 0) -> str:
+    try:
+        return f"CUDA: {torch.cuda.get_device_name(index)}"
+    except Exception:  # a name is nice to have, never a reason to fail
+        return "CUDA"
 
 
 def choose_device(preference: str = "auto") -> tuple[torch.device, str]:
-    """``auto`` picks CUDA, then Apple MPS, then the CPU; the reason says why."""
-    preference = (preference or "auto").lower()
-    cuda_ok = torch.cuda.is_available()
-    if preference == "cuda":
-        if not cuda_ok:
-            built = "torch was built without CUDA" if torch.version.cuda is None else "no CUDA GPU was found"
-            raise DeviceError(f"CUDA was asked for but is not available ({built})")
-        return torch.device("cuda"), f"CUDA: {torch.cuda.get_device_name(0)}"
-    if preference == "mps":
+    """The device to run on and a human-readable reason.
+
+    ``auto`` picks CUDA, then Apple MPS, then the CPU (the reason says why the
+    faster ones were passed over); ``cuda``/``mps`` that are not there raise
+    ``DeviceError``; ``cuda:1`` picks a given GPU.
+    """
+    pref = (preference or "auto").strip().lower()
+    kind, _, index = pref.partition(":")
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"CUDA was asked for but is not available ({_why_no_cuda()}); use --device cpu or auto")
+        n = int(index) if index.isdigit() else 0
+        if n >= torch.cuda.device_count():
+            raise DeviceError(f"cuda:{n} was asked for but only {torch.cuda.device_count()} CUDA device(s) exist")
+        device = torch.device("cuda", n) if index else torch.device("cuda")
+        return device, _cuda_description(n) + " (chosen)"
+    if index:
+        raise DeviceError(f"unknown device {preference!r}; choose one of: {', '.join(DEVICE_CHOICES)}")
+    if kind == "mps":
         if not _mps_available():
-            raise DeviceError("Apple MPS was asked for but is not available on this machine")
-        return torch.device("mps"), "Apple MPS"
-    if preference == "cpu":
-        return torch.device("cpu"), "CPU (chosen)"
-    if preference != "auto":
-        raise DeviceError(f"unknown device {preference!r}; choose auto, cpu, cuda or mps")
-    if cuda_ok:
-        return torch.device("cuda"), f"CUDA: {torch.cuda.get_device_name(0)}"
+            raise DeviceError(f"Apple MPS was asked for but is not available ({_why_no_mps()}); use --device cpu")
+        return torch.device("mps"), "Apple MPS (chosen)"
+    if kind == "cpu":
+        return torch.device("cpu"), f"CPU (chosen; {torch.get_num_threads()} threads)"
+    if kind != "auto":
+        raise DeviceError(f"unknown device {preference!r}; choose one of: {', '.join(DEVICE_CHOICES)}")
+    if torch.cuda.is_available():
+        return torch.device("cuda"), _cuda_description(0)
     if _mps_available():
-        return torch.device("mps"), "Apple MPS (CUDA not available)"
-    why = "torch built without CUDA" if torch.version.cuda is None else "no CUDA GPU found"
-    return torch.device("cpu"), f"CPU (CUDA not available: {why}; MPS not available)"
+        return torch.device("mps"), f"Apple MPS (CUDA not available: {_why_no_cuda()})"
+    return torch.device("cpu"), (
+        f"CUDA not available ({_why_no_cuda()}); MPS not available ({_why_no_mps()}); "
+        f"using CPU ({torch.get_num_threads()} threads)"
+    )
 
 
-def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """bf16 where the GPU has it, else fp16 on GPUs; None (no autocast) on the CPU."""
+def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
+    """The mixed-precision dtype for a device: bf16 on CUDA where supported, else fp16; None on the CPU."""
+    device = torch.device(device)
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "mps":
@@ -51,8 +86,8 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
 
 
 def limit_cpu_threads(n: int | None = None, leave_free: int = 1) -> int:
-    """Caps torch's intra-op threads (default: all cores but ``leave_free``)."""
+    """Caps torch's intra-op threads to ``n`` (default: all cores but ``leave_free``); returns the count."""
     if n is None:
-        n = max(1, (os.cpu_count() or 1) - leave_free)
+        n = (os.cpu_count() or 1) - leave_free
     torch.set_num_threads(max(1, int(n)))
     return torch.get_num_threads()

@@ -1,15 +1,23 @@
-"""ImageNet (or local) weights for the VGG16 encoders, with offline in mind.
+"""ImageNet (or local) weights for the VGG16 encoders, with offline users in mind.
 
-``"imagenet"`` goes through torchvision's weights API, which downloads into the
-torch hub cache once and reads it from there afterwards. Offline users without
-that cache get a message that names the file to download and where to put it,
-or they pass a local file (``.pth`` read with ``weights_only=True``, or
-``.safetensors``).
+Sources:
+
+- ``"imagenet"``: torchvision's weights API (``VGG16_Weights.IMAGENET1K_V1`` or
+  ``VGG16_BN_Weights.IMAGENET1K_V1``), which downloads into the torch hub cache
+  (``torch.hub.get_dir()/checkpoints/``) once and reads it from there
+  afterwards, always with ``weights_only=True``. Offline with no cache, the
+  ``EncoderWeightsError`` names the file to download and where to put it.
+- a local file: ``.safetensors``, or a ``.pth``/``.pt`` state dict read with
+  ``torch.load(weights_only=True)`` (never arbitrary unpickling).
+
+Either a whole torchvision VGG state dict (``features.N...``; ``classifier.*``
+is ignored) or a features-only one (``N.weight``...) is accepted.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 
 import torch
@@ -21,78 +29,121 @@ class EncoderWeightsError(ValueError):
     """Encoder weights that cannot be had or do not fit; the message says what to do."""
 
 
-def _imagenet_weights(encoder_batch_norm: bool):
+def imagenet_weights(encoder_batch_norm: bool):
+    """torchvision's ImageNet weights entry for the VGG16 (or VGG16-BN) encoder."""
     return VGG16_BN_Weights.IMAGENET1K_V1 if encoder_batch_norm else VGG16_Weights.IMAGENET1K_V1
 
 
-def _cache_path(weights) -> Path:
+def imagenet_cache_path(encoder_batch_norm: bool) -> Path:
+    """Where torch hub keeps (or would keep) the ImageNet file."""
+    weights = imagenet_weights(encoder_batch_norm)
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
 
 
 def fetch_imagenet_state_dict(encoder_batch_norm: bool) -> dict[str, torch.Tensor]:
-    weights = _imagenet_weights(encoder_batch_norm)
-    target = _cache_path(weights)
+    """The ImageNet state dict from the hub cache, downloading it once if needed."""
+    weights = imagenet_weights(encoder_batch_norm)
+    target = imagenet_cache_path(encoder_batch_norm)
+    name = f"VGG16{'-BN' if encoder_batch_norm else ''}"
+    cached = target.is_file()
     try:
-        return weights.get_state_dict(progress=False, check_hash=False)
-    except Exception as exc:  # URLError, socket errors, SSL errors, hash errors...
+        # check_hash=True: a half-downloaded or tampered file is not used silently.
+        return weights.get_state_dict(progress=False, check_hash=True, weights_only=True)
+    except Exception as exc:  # URLError, socket/SSL errors, hash mismatch, corrupt zip...
+        if cached:
+            raise EncoderWeightsError(
+                f"the cached ImageNet weights for the {name} encoder at {target} cannot be read "
+                f"({type(exc).__name__}: {exc}); delete that file and download {weights.url} again, "
+                "or pass a file with --encoder-weights FILE."
+            ) from None
         raise EncoderWeightsError(
-            f"cannot get the ImageNet weights for the VGG16{'-BN' if encoder_batch_norm else ''} "
-            f"encoder ({type(exc).__name__}: {exc}). Download {weights.url} on a machine with "
-            f"internet and put it at {target}, or pass the file with --encoder-weights FILE."
-        ) from exc
+            f"cannot download the ImageNet weights for the {name} encoder "
+            f"({type(exc).__name__}: {exc}). On a machine with internet, download {weights.url} "
+            f"and put it at {target} (torch hub's cache: torch.hub.get_dir()/checkpoints/"
+            f"{target.name}), or pass the file with --encoder-weights FILE, or train with "
+            "--encoder-weights none (from scratch)."
+        ) from None
 
 
 def read_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """Reads a state dict without ever unpickling code."""
+    """Reads a state dict (``.safetensors`` or ``.pth``/``.pt``) without ever unpickling code."""
     path = Path(path)
     if not path.is_file():
         raise EncoderWeightsError(f"encoder weights file {path} does not exist")
-    if path.suffix == ".safetensors":
+    if path.suffix.lower() == ".safetensors":
         from safetensors.torch import load_file
 
         try:
             return load_file(str(path))
         except Exception as exc:
-            raise EncoderWeightsError(f"{path} is not a readable safetensors file: {exc}") from exc
+            raise EncoderWeightsError(f"{path} is not a readable safetensors file: {exc}") from None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
+    except pickle.UnpicklingError:
         raise EncoderWeightsError(
-            f"{path} cannot be read as plain tensors ({type(exc).__name__}); SegStudio never "
-            "unpickles code. Save it as a state dict or as .safetensors."
-        ) from exc
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+            f"{path} needs arbitrary pickle code to load; SegStudio never runs that. Save the "
+            "encoder's state_dict() (plain tensors), or convert it to .safetensors."
+        ) from None
+    except Exception as exc:
+        raise EncoderWeightsError(f"{path} is not a readable PyTorch file ({type(exc).__name__}: {exc})") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise EncoderWeightsError(f"{path} does not hold a state dict of tensors")
     return state
 
 
+def _features_only(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Keys relative to VGG's ``features``: strips ``features.`` (and a ``module.`` prefix)."""
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    if any(k.startswith("features.") for k in state):
+        return {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+    return state
+
+
 def load_encoder_weights(model: nn.Module, source: str | Path) -> None:
-    """Loads ``"imagenet"`` or a file into ``model.features`` (a VGG16UNet)."""
+    """Loads ``"imagenet"`` or a local file into ``model.features`` (a ``VGG16UNet``)."""
+    features = getattr(model, "features", None)
+    if features is None:
+        raise EncoderWeightsError(f"{type(model).__name__} has no VGG encoder to load weights into")
     encoder_bn = bool(getattr(model, "encoder_batch_norm", False))
+    name = f"VGG16{'-BN' if encoder_bn else ''}"
     if str(source) == "imagenet":
         state = fetch_imagenet_state_dict(encoder_bn)
     else:
         state = read_state_dict_file(source)
-    # Accept a whole torchvision VGG (features.N.*, classifier.*) or features only.
-    if any(k.startswith("features.") for k in state):
-        state = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
-    own = model.features.state_dict()
-    missing = sorted(set(own) - set(state))
-    mismatched = [k for k in own if k in state and state[k].shape != own[k].shape]
-    if missing or mismatched:
+    state = _features_only(state)
+    own = features.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+        for k in own
+        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    if missing or unexpected or mismatched:
+        hint = " (a VGG16-BN file for a plain VGG16 encoder, or the reverse?)" if missing and unexpected else ""
         raise EncoderWeightsError(
-            f"the weights do not fit the VGG16{'-BN' if encoder_bn else ''} encoder: "
-            f"missing {missing[:4]}, wrong shapes {mismatched[:4]}"
+            f"the weights in {source} do not fit the {name} encoder{hint}: "
+            f"{len(missing)} missing {missing[:4]}, {len(unexpected)} unexpected {unexpected[:4]}, "
+            f"{len(mismatched)} wrong shapes {mismatched[:4]}"
         )
-    model.features.load_state_dict({k: state[k] for k in own})
+    features.load_state_dict({k: state[k].to(own[k].dtype) for k in own})
 
 
-def freeze_encoder(model: nn.Module, frozen: bool = True) -> None:
-    """Stops (or restarts) gradient updates of a VGG encoder, for fast fine-tuning."""
-    features = getattr(model, "features", None)
-    if features is None:
-        return
-    for p in features.parameters():
+def freeze_encoder(model: nn.Module, frozen: bool = True) -> int:
+    """Stops (or restarts) gradient updates of the encoder, for fast fine-tuning.
+
+    The encoder is ``model.encoder_modules()`` (VGG's ``features``, or U-Net's
+    contracting path). Only gradients are frozen: in ``train()`` mode the
+    encoder's BatchNorm running statistics still update (call ``.eval()`` on
+    ``model.encoder_modules()`` after ``model.train()`` to freeze those too).
+    Returns how many parameter tensors were changed.
+    """
+    encoder = model.encoder_modules() if hasattr(model, "encoder_modules") else getattr(model, "features", None)
+    if encoder is None:
+        raise ValueError(f"{type(model).__name__} has no encoder to freeze")
+    params = list(encoder.parameters())
+    for p in params:
         p.requires_grad_(not frozen)
+    return len(params)

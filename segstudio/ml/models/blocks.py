@@ -7,6 +7,8 @@ the encoder's skip feature map, then two 3x3 convolutions.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -15,9 +17,10 @@ UPSAMPLE_MODES = ("transpose", "bilinear")
 
 
 def double_conv(in_ch: int, out_ch: int, batch_norm: bool, dropout: float = 0.0) -> nn.Sequential:
-    """Two 3x3 convolutions + ReLU (+ BatchNorm), optional Dropout2d after them."""
+    """Two 3x3 convolutions, each + (BatchNorm) + ReLU; Dropout2d after them if ``dropout``."""
     layers: list[nn.Module] = []
     for i in range(2):
+        # A bias before BatchNorm is cancelled by its mean subtraction.
         layers.append(nn.Conv2d(in_ch if i == 0 else out_ch, out_ch, 3, padding=1, bias=not batch_norm))
         if batch_norm:
             layers.append(nn.BatchNorm2d(out_ch))
@@ -42,16 +45,40 @@ class UpBlock(nn.Module):
                 nn.Conv2d(in_ch, out_ch, 3, padding=1),
             )
         else:
-            raise ValueError(f"upsample must be one of {UPSAMPLE_MODES}, got {upsample!r}")
+            raise ValueError(f"upsample must be one of {', '.join(UPSAMPLE_MODES)}; got {upsample!r}")
         self.conv = double_conv(out_ch + skip_ch, out_ch, batch_norm, dropout)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = self.up(x)
-        return self.conv(torch.cat([x, skip], dim=1))
+        return self.conv(torch.cat([self.up(x), skip], dim=1))
+
+
+class Decoder(nn.Module):
+    """The expanding path: one ``UpBlock`` per skip, deepest first.
+
+    ``skip_channels`` lists the encoder's skip widths from the shallowest
+    (stride 1) to the deepest; ``in_channels`` is the bottleneck's width.
+    Each block halves nothing by itself: its output width is its skip's width.
+    """
+
+    def __init__(
+        self, in_channels: int, skip_channels: Sequence[int], *, batch_norm: bool, dropout: float, upsample: str
+    ) -> None:
+        super().__init__()
+        blocks = []
+        ch = in_channels
+        for skip in reversed(skip_channels):
+            blocks.append(UpBlock(ch, skip, skip, batch_norm=batch_norm, dropout=dropout, upsample=upsample))
+            ch = skip
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, x: torch.Tensor, skips: Sequence[torch.Tensor]) -> torch.Tensor:
+        for block, skip in zip(self.blocks, reversed(skips)):
+            x = block(x, skip)
+        return x
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Pads H and W at the bottom/right so both divide by ``multiple``.
+    """Pads H and W at the bottom/right so both divide by ``multiple``; returns the old (H, W).
 
     Reflection keeps the border statistics natural (zero padding would show
     the network a black frame it never saw in training); it needs the pad to be
@@ -67,6 +94,7 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
 
 
 def init_weights(module: nn.Module) -> None:
+    """He (kaiming) initialisation for every convolution; BatchNorm to identity."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

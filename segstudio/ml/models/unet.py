@@ -1,14 +1,17 @@
 """The study's U-Net (Ronneberger et al. 2015), with the study's options.
 
 Contracting path: per level two 3x3 convolutions + ReLU, then 2x2 max-pooling
-with stride 2. Expanding path: 2x2 up-convolution (or bilinear upsampling +
-convolution), skip concatenation, two 3x3 convolutions. Convolutions are
-padded ("same"), so the output has the input's size; inputs of any size are
-padded to a multiple of 2**depth inside ``forward`` and cropped back.
+with stride 2 (``depth`` poolings, 4 by default). Expanding path: 2x2
+up-convolution (or bilinear upsampling + 3x3 convolution), skip concatenation,
+two 3x3 convolutions; a 1x1 convolution gives the class logits. Convolutions
+are padded ("same"), so the output has the input's size; inputs of any size are
+padded (reflection) to a multiple of ``2**depth`` inside ``forward`` and the
+logits are cropped back.
 
-Dropout (the study's "+Dropout" rows) is applied after the bottleneck block and
-after each decoder block, where the original U-Net places it ("drop-out layers
-at the end of the contracting path").
+Dropout (the study's "+Dropout" rows) is ``Dropout2d`` after the bottleneck
+block and after each decoder block: the original U-Net puts drop-out "at the
+end of the contracting path"; the decoder blocks add the regularisation where
+the study's decoder has it. The registry uses p = 0.5.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from segstudio.ml.models.blocks import UpBlock, double_conv, init_weights, pad_to_multiple
+from segstudio.ml.models.blocks import Decoder, double_conv, init_weights, pad_to_multiple
 
 
 class UNet(nn.Module):
+    """``N x in_channels x H x W`` (normalised) to ``N x num_classes x H x W`` logits, any H, W."""
+
     def __init__(
         self,
         num_classes: int = 12,
@@ -42,12 +47,13 @@ class UNet(nn.Module):
             ch = w
         self.pool = nn.MaxPool2d(2, 2)
         self.bottleneck = double_conv(ch, widths[-1], batch_norm, dropout)
-        self.decoders = nn.ModuleList(
-            UpBlock(widths[i + 1], widths[i], widths[i], batch_norm=batch_norm, dropout=dropout, upsample=upsample)
-            for i in reversed(range(depth))
-        )
+        self.decoder = Decoder(widths[-1], widths[:-1], batch_norm=batch_norm, dropout=dropout, upsample=upsample)
         self.head = nn.Conv2d(widths[0], num_classes, 1)
         init_weights(self)
+
+    def encoder_modules(self) -> nn.Module:
+        """The contracting path (what ``freeze_encoder`` freezes)."""
+        return self.encoders
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, (h, w) = pad_to_multiple(x, 2**self.depth)
@@ -56,7 +62,5 @@ class UNet(nn.Module):
             x = encoder(x)
             skips.append(x)
             x = self.pool(x)
-        x = self.bottleneck(x)
-        for decoder, skip in zip(self.decoders, reversed(skips)):
-            x = decoder(x, skip)
+        x = self.decoder(self.bottleneck(x), skips)
         return self.head(x)[..., :h, :w]

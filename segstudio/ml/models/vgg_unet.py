@@ -1,9 +1,18 @@
 """U-Net with torchvision's VGG16 (or VGG16-BN) feature stages as the encoder.
 
-Encoder contract: five stages at strides 1, 2, 4, 8, 16 with 64, 128, 256,
-512, 512 channels (VGG16's blocks before each max-pool); a bottleneck double
-convolution after the fifth pool (stride 32); the decoder climbs back through
-the five skips as in ``UNet``. Encoder weights are never fetched unless asked
+Encoder contract: ``features`` is torchvision's ``vgg16(_bn)().features``
+with torchvision's own layer numbering (so a torchvision state dict's
+``features.N...`` keys map onto ours key for key), cut at its five max-pools
+into five stages at strides 1, 2, 4, 8, 16 with 64, 128, 256, 512, 512
+channels (``ENCODER_STRIDES`` / ``ENCODER_CHANNELS``). Each stage's output is a
+skip connection; after the fifth pool (stride 32) a bottleneck double
+convolution (1024 channels, Dropout2d if asked) feeds the decoder, which climbs
+back through the five skips as in ``UNet`` (BatchNorm in the decoder when
+``batch_norm``); a 1x1 convolution gives the logits. Inputs are padded to a
+multiple of 32 and the logits cropped back.
+
+Only the conv stages are built (not VGG's 120M-parameter classifier), with
+torchvision's initialisation. Encoder weights are never fetched unless asked
 (see ``segstudio.ml.encoder_weights``).
 """
 
@@ -11,27 +20,19 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.models import vgg16, vgg16_bn
+from torchvision.models.vgg import cfgs, make_layers
 
-from segstudio.ml.models.blocks import UpBlock, double_conv, init_weights, pad_to_multiple
+from segstudio.ml.models.blocks import Decoder, double_conv, init_weights, pad_to_multiple
 
 ENCODER_CHANNELS = (64, 128, 256, 512, 512)
-
-
-def _split_stages(features: nn.Sequential) -> list[nn.Sequential]:
-    """Cuts VGG's ``features`` at its max-pools into the five conv stages."""
-    stages: list[nn.Sequential] = []
-    current: list[nn.Module] = []
-    for layer in features:
-        if isinstance(layer, nn.MaxPool2d):
-            stages.append(nn.Sequential(*current))
-            current = []
-        else:
-            current.append(layer)
-    return stages
+ENCODER_STRIDES = (1, 2, 4, 8, 16)
+BOTTLENECK_CHANNELS = 1024
+INPUT_MULTIPLE = 32
 
 
 class VGG16UNet(nn.Module):
+    """``N x 3 x H x W`` (ImageNet-normalised) to ``N x num_classes x H x W`` logits, any H, W."""
+
     def __init__(
         self,
         num_classes: int = 12,
@@ -41,39 +42,36 @@ class VGG16UNet(nn.Module):
         upsample: str = "transpose",
     ) -> None:
         super().__init__()
-        # weights=None: building a model never touches the network.
-        backbone = (vgg16_bn if encoder_batch_norm else vgg16)(weights=None)
         self.encoder_batch_norm = encoder_batch_norm
-        # Keep torchvision's layer numbering inside ``features`` so that a
-        # torchvision state dict maps onto ours key for key.
-        self.features = backbone.features
-        self._stage_ends = [i for i, m in enumerate(self.features) if isinstance(m, nn.MaxPool2d)]
-        self.bottleneck = double_conv(512, 1024, batch_norm, dropout)
-        widths = list(ENCODER_CHANNELS)
-        decoder_in = [1024, 512, 512, 256, 128]
-        self.decoders = nn.ModuleList(
-            UpBlock(decoder_in[k], widths[4 - k], widths[4 - k], batch_norm=batch_norm, dropout=dropout, upsample=upsample)
-            for k in range(5)
+        # torchvision's "D" configuration is VGG16; make_layers is what vgg16() uses.
+        self.features = make_layers(cfgs["D"], batch_norm=encoder_batch_norm)
+        self._pools = [i for i, m in enumerate(self.features) if isinstance(m, nn.MaxPool2d)]
+        assert len(self._pools) == len(ENCODER_CHANNELS)
+        self.bottleneck = double_conv(ENCODER_CHANNELS[-1], BOTTLENECK_CHANNELS, batch_norm, dropout)
+        self.decoder = Decoder(
+            BOTTLENECK_CHANNELS, ENCODER_CHANNELS, batch_norm=batch_norm, dropout=dropout, upsample=upsample
         )
-        self.head = nn.Conv2d(widths[0], num_classes, 1)
-        init_weights(self.bottleneck)
-        init_weights(self.decoders)
-        init_weights(self.head)
+        self.head = nn.Conv2d(ENCODER_CHANNELS[0], num_classes, 1)
+        init_weights(self)  # the same kaiming(fan_out) init torchvision gives VGG's convs
 
-    def encoder_parameters(self):
-        return self.features.parameters()
+    def encoder_modules(self) -> nn.Module:
+        """The VGG feature stages (what ``freeze_encoder`` freezes)."""
+        return self.features
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, (h, w) = pad_to_multiple(x, 32)
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Runs the five stages; returns (the stride-32 pooled map, the five skips)."""
         skips = []
         start = 0
-        for end in self._stage_ends:
-            for layer in self.features[start:end]:
+        for pool in self._pools:
+            for layer in self.features[start:pool]:
                 x = layer(x)
             skips.append(x)
-            x = self.features[end](x)  # the max-pool
-            start = end + 1
-        x = self.bottleneck(x)
-        for decoder, skip in zip(self.decoders, reversed(skips)):
-            x = decoder(x, skip)
+            x = self.features[pool](x)
+            start = pool + 1
+        return x, skips
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, (h, w) = pad_to_multiple(x, INPUT_MULTIPLE)
+        x, skips = self.encode(x)
+        x = self.decoder(self.bottleneck(x), skips)
         return self.head(x)[..., :h, :w]
