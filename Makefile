@@ -29,7 +29,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.run_all
 
 screenshot: $(STAMP)
-	bash benchmarks/../packaging/screenshot.sh
+	bash packaging/screenshot.sh
 
 bundle: $(STAMP)
 	$(PY) -m pip install -q pyinstaller

@@ -1,0 +1,55 @@
+"""Renders the main window on the sample images to a PNG (``make screenshot``).
+
+Usage: python -m segstudio.app.screenshot OUT.png
+Works under Xvfb (a real window) or with QT_QPA_PLATFORM=offscreen.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+
+def main(out: str) -> int:
+    import torch  # noqa: F401  (torch before Qt, as in the app)
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from segstudio.app.main_window import MainWindow
+    from segstudio.app.model_features import install_model_features
+    from segstudio.app.settings import Settings
+    from segstudio.core.export import import_masks
+    from segstudio.core.project import ImageStatus, Project
+    from segstudio.core.resources import resources_dir, sample_folder
+
+    app = QApplication.instance() or QApplication([])
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "camvid-samples"
+        shutil.copytree(sample_folder(), folder)
+        project = Project.open(folder)
+        import_masks(project, resources_dir() / "samples_labels")
+        project.set_status(project.keys[0], ImageStatus.REVIEWED)
+        project.set_status(project.keys[2], ImageStatus.PREDICTED)
+        project.close()
+        window = MainWindow(settings=Settings(QSettings(str(Path(tmp) / "s.ini"), QSettings.Format.IniFormat)))
+        install_model_features(window, interactive=False)
+        window.resize(1440, 860)
+        window.show()
+        window.open_folder(folder)
+        window.show_image(project.keys[1])
+        window._set_class(8)
+        window.opacity_slider.setValue(55)
+        for _ in range(20):
+            app.processEvents()
+        window.canvas.fit()
+        app.processEvents()
+        window.grab().save(out)
+        window.close()
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshot.png"))
