@@ -26,7 +26,10 @@ test-all: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m "" $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(PY) -m benchmarks.run_all
+	$(PY) -m benchmarks.bench_models --models unet-bn,vgg16-unet-bn --batch-sizes 1,8 --repeats 2
+	QT_QPA_PLATFORM=offscreen $(PY) -m benchmarks.bench_brush
+	QT_QPA_PLATFORM=offscreen $(PY) -m benchmarks.bench_file_list
+	QT_QPA_PLATFORM=offscreen $(PY) -m benchmarks.bench_prefill
 
 screenshot: $(STAMP)
 	bash packaging/screenshot.sh

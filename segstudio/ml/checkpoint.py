@@ -1,10 +1,21 @@
 """Checkpoints: safetensors tensors plus JSON metadata, and nothing that runs code.
 
-A checkpoint is one ``.safetensors`` file whose header metadata holds the
-architecture configuration, the label set (names, colours, ignore id), the
-input normalisation, the training size and the training record. Loading
-rebuilds the network from the configuration and checks every key and shape
-before a single weight is copied, so a mismatch is a message, not a crash.
+A checkpoint is one ``.safetensors`` file whose header ``__metadata__`` holds
+(each value a string, most of them JSON)::
+
+    format            "segstudio-checkpoint"
+    format_version    "1"
+    config            the registry configuration (segstudio.ml.models.registry)
+    labels            LabelSet.to_dict(): class names, colours, ignore id
+    normalization     {"mean": [...], "std": [...], "input": "RGB, 0..1"}
+    train_size        e.g. {"mode": "resize", "size": 224} or null
+    record            the training record (data folders, epochs, seed, metrics...)
+    segstudio_version
+
+Loading checks the header before any tensor is read, rebuilds the network
+from the configuration and compares every key and shape before a single
+weight is copied, so a mismatch is a ``CheckpointError`` that says what does
+not fit, not a traceback.
 
 Files from elsewhere (``.pt``/``.pth``) are read only with
 ``torch.load(weights_only=True)``; anything needing arbitrary unpickling is
@@ -15,7 +26,9 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import struct
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +47,7 @@ FORMAT_VERSION = "1"
 NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "input": "RGB, 0..1"}
 # A safetensors header is a few kB; anything near this is a hostile or broken file.
 MAX_HEADER_BYTES = 100 * 1024 * 1024
+_SHOW = 3  # how many offending keys an error message names
 
 
 class CheckpointError(ValueError):
@@ -42,6 +56,8 @@ class CheckpointError(ValueError):
 
 @dataclass
 class LoadedCheckpoint:
+    """A loaded model (eval mode) with everything needed to use it as it was trained."""
+
     model: nn.Module
     config: dict
     labelset: LabelSet
@@ -49,6 +65,9 @@ class LoadedCheckpoint:
     train_size: dict | None = None
     record: dict = field(default_factory=dict)
     path: Path | None = None
+
+
+# ---------------------------------------------------------------- saving
 
 
 def save_checkpoint(
@@ -62,11 +81,21 @@ def save_checkpoint(
     record: dict | None = None,
     half: bool = False,
 ) -> None:
-    """Writes model weights and metadata atomically; ``half`` stores fp16 tensors."""
-    if int(config.get("num_classes", labelset.num_classes)) != labelset.num_classes:
+    """Writes the model's weights and the metadata atomically (temp file + fsync + replace).
+
+    ``half=True`` stores floating-point tensors as fp16 (half the size; loading
+    casts them back to float32).
+    """
+    try:
+        validate_config(config)
+    except ValueError as exc:
+        raise CheckpointError(f"cannot save {path}: {exc}") from None
+    if int(config.get("num_classes", -1)) != labelset.num_classes:
         raise CheckpointError(
-            f"the model has {config.get('num_classes')} classes but the label set {labelset.num_classes}"
+            f"cannot save {path}: the model has {config.get('num_classes')} classes but the label set "
+            f"{labelset.num_classes}"
         )
+    model = model.module if hasattr(model, "module") else model  # DataParallel / DDP
     tensors = {}
     for key, value in model.state_dict().items():
         value = value.detach().to("cpu")
@@ -86,7 +115,13 @@ def save_checkpoint(
     atomic_write_bytes(Path(path), st_save(tensors, metadata=metadata))
 
 
+# ---------------------------------------------------------------- reading the header
+
+
 def _read_header(path: Path) -> dict:
+    """The safetensors JSON header, after checking its length against the file."""
+    if not path.is_file():
+        raise CheckpointError(f"{path} does not exist")
     try:
         size = path.stat().st_size
         with path.open("rb") as handle:
@@ -97,28 +132,44 @@ def _read_header(path: Path) -> dict:
             if header_len > MAX_HEADER_BYTES or header_len + 8 > size:
                 raise CheckpointError(
                     f"{path} is not a valid safetensors file: its header claims {header_len} bytes "
-                    f"but the file has {size} (truncated or corrupt)"
+                    f"but the file has {size} (truncated or corrupt, or not a safetensors file)"
                 )
             header = json.loads(handle.read(header_len))
     except OSError as exc:
-        raise CheckpointError(f"cannot read {path}: {exc}") from exc
+        raise CheckpointError(f"cannot read {path}: {exc}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path} has a corrupt safetensors header: {exc}") from exc
+        raise CheckpointError(f"{path} has a corrupt safetensors header: {exc}") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path} has a corrupt safetensors header")
+    try:
+        data_end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
+    except (KeyError, TypeError, ValueError, IndexError):
+        raise CheckpointError(f"{path} has a corrupt safetensors header (bad tensor entries)") from None
+    if 8 + header_len + data_end != size:
+        raise CheckpointError(
+            f"{path} is truncated or corrupt: its header describes {8 + header_len + data_end} bytes "
+            f"but the file has {size}"
+        )
     return header
 
 
 def read_metadata(path: str | Path) -> dict:
-    """The checkpoint's metadata, decoded, from the header alone (no tensors read)."""
+    """The checkpoint's metadata, decoded, from the header alone (no tensor is read).
+
+    Returns ``{"config", "labels", "normalization", "train_size", "record",
+    "segstudio_version", "format_version"}``.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path} does not exist")
     meta = _read_header(path).get("__metadata__") or {}
     if meta.get("format") != FORMAT:
         raise CheckpointError(
             f"{path} is a safetensors file but not a SegStudio checkpoint (no architecture "
-            "metadata); load its state dict with an explicit architecture instead"
+            "metadata); load it as a state dict with an explicit architecture (--arch) instead"
+        )
+    if str(meta.get("format_version")) != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} is a SegStudio checkpoint of format version {meta.get('format_version')!r}; "
+            f"this SegStudio reads version {FORMAT_VERSION} (update SegStudio)"
         )
     try:
         return {
@@ -126,17 +177,46 @@ def read_metadata(path: str | Path) -> dict:
             "labels": json.loads(meta["labels"]),
             "normalization": json.loads(meta.get("normalization") or "null") or dict(NORMALIZATION),
             "train_size": json.loads(meta.get("train_size") or "null"),
-            "record": json.loads(meta.get("record") or "{}"),
+            "record": json.loads(meta.get("record") or "{}") or {},
             "segstudio_version": meta.get("segstudio_version"),
+            "format_version": meta.get("format_version"),
         }
-    except (KeyError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path} has broken SegStudio metadata ({exc})") from exc
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path} has broken SegStudio metadata (missing or bad {exc})") from None
+
+
+def checkpoint_summary(meta: dict) -> str:
+    """One line for a UI: model name, classes, training size, epochs, validation mean IoU if known."""
+    config = meta.get("config") or {}
+    record = meta.get("record") or {}
+    train_size = meta.get("train_size") or {}
+    metrics = record.get("best_metrics") or record.get("metrics") or {}
+    parts = [str(config.get("name") or config.get("arch", "?")), f"{config.get('num_classes', '?')} classes"]
+    if config.get("arch") == "unet" and config.get("base_width") not in (None, 64):
+        parts.append(f"width {config['base_width']}")
+    if train_size.get("mode") == "resize" and train_size.get("size"):
+        parts.append(f"trained at {train_size['size']}")
+    if record.get("epochs") is not None:
+        parts.append(f"{record['epochs']} epochs")
+    miou = metrics.get("mean_iou") if isinstance(metrics, dict) else None
+    if isinstance(miou, (int, float)):
+        parts.append(f"val mIoU {miou:.3f}")
+    return ", ".join(parts)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _natural(key: str) -> list:
+    """Sort key that puts ``encoders.2`` before ``encoders.10``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", key)]
 
 
 def _check_and_load(model: nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:
+    """Copies ``state`` into ``model`` after checking every key and shape."""
     own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
+    missing = [k for k in own if k not in state]
+    unexpected = sorted((k for k in state if k not in own), key=_natural)
     mismatched = [
         f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
         for k in own
@@ -145,40 +225,131 @@ def _check_and_load(model: nn.Module, state: dict[str, torch.Tensor], source: Pa
     if missing or unexpected or mismatched:
         parts = []
         if missing:
-            parts.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})")
+            parts.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:_SHOW])})")
         if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
+            parts.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:_SHOW])})")
         if mismatched:
-            parts.append(f"{len(mismatched)} wrong shapes (e.g. {'; '.join(mismatched[:3])})")
+            parts.append(f"{len(mismatched)} wrong shapes (e.g. {'; '.join(mismatched[:_SHOW])})")
         raise CheckpointError(f"{source} does not match the architecture: " + "; ".join(parts))
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedCheckpoint:
-    """Loads a SegStudio safetensors checkpoint; every problem is a CheckpointError."""
-    path = Path(path)
-    if path.suffix.lower() in (".pt", ".pth"):
-        raise CheckpointError(
-            f"{path} is a PyTorch pickle file without architecture metadata; load it with "
-            "load_state_dict_file(path, config, labelset) (read with weights_only=True)"
-        )
-    meta = read_metadata(path)
+def _build(config: dict, labelset: LabelSet, source: Path) -> nn.Module:
     try:
-        labelset = LabelSet.from_dict(meta["labels"])
-        config = meta["config"]
         validate_config(config)
-    except (LabelSetError, ValueError) as exc:
-        raise CheckpointError(f"{path}: {exc}") from exc
+    except ValueError as exc:
+        raise CheckpointError(f"{source}: {exc}") from None
     if int(config.get("num_classes", -1)) != labelset.num_classes:
         raise CheckpointError(
-            f"{path}: the model has {config.get('num_classes')} classes but its label set has "
+            f"{source}: the model has {config.get('num_classes')} classes but its label set has "
             f"{labelset.num_classes}"
         )
+    return build_model(config)
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    _read_header(path)
     try:
-        state = st_load(path.read_bytes())
+        return st_load(path.read_bytes())
     except Exception as exc:
-        raise CheckpointError(f"{path} has corrupt tensor data: {exc}") from exc
-    model = build_model(config)
+        raise CheckpointError(f"{path} has corrupt tensor data: {exc}") from None
+
+
+def describe_unpickling_error(exc: Exception, path: str | Path) -> tuple[bool, str]:
+    """Why ``torch.load(weights_only=True)`` refused a file: (needs pickle code?, the detail).
+
+    ``True`` when the file asks for a Python callable or class (the global's
+    name is given), or is a pickle / torch zip that the restricted unpickler
+    cannot follow (protocol 4+ payloads fail at their first opcode): what a
+    pickle payload looks like. ``False`` when it is not a PyTorch file at all.
+    """
+    text = str(exc)
+    found = re.search(r"GLOBAL ([\w.]+)", text)
+    if found:
+        return True, f"it asks for {found.group(1)}"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    detail = next((line for line in reversed(lines) if not line.startswith("Check the documentation")), text)[:200]
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(2)
+    except OSError:
+        magic = b""
+    looks_pickled = magic[:1] == b"\x80" or magic == b"PK"
+    return looks_pickled, detail
+
+
+def read_pt_file(path: str | Path):
+    """``torch.load(path, map_location="cpu", weights_only=True)`` and nothing else; never retried unsafely."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path} does not exist")
+    try:
+        with warnings.catch_warnings():  # torch warns about protocol 4 before refusing it
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        needs_code, detail = describe_unpickling_error(exc, path)
+        if needs_code:
+            raise CheckpointError(
+                f"{path} needs arbitrary pickle code to load ({detail}); SegStudio never runs "
+                "that. Convert it to safetensors in an environment you trust "
+                "(safetensors.torch.save_file(model.state_dict(), ...)) or save a plain state dict of tensors."
+            ) from None
+        raise CheckpointError(f"{path} is not a readable PyTorch file of plain tensors ({detail})") from None
+    except Exception as exc:
+        raise CheckpointError(f"{path} is not a readable PyTorch file ({type(exc).__name__}: {exc})") from None
+
+
+def _as_state_dict(obj, path: Path) -> dict[str, torch.Tensor]:
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model_state_dict", "model"):
+            if isinstance(obj.get(key), dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path} does not hold a state dict of tensors")
+    return {str(k).removeprefix("module."): v for k, v in obj.items()}
+
+
+def read_pt_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """A ``.pt``/``.pth`` state dict, read with ``weights_only=True`` (``{"state_dict": ...}`` unwrapped)."""
+    return _as_state_dict(read_pt_file(path), Path(path))
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedCheckpoint:
+    """Loads a SegStudio checkpoint; every problem is a ``CheckpointError`` that names it.
+
+    ``.safetensors``: the SegStudio format above. ``.pt``/``.pth``: read with
+    ``weights_only=True`` only; accepted when it is a dict carrying ``config``,
+    ``labels`` and ``state_dict`` (what ``torch.save`` of plain data gives);
+    a bare state dict has no architecture and needs ``load_state_dict_file``
+    (``--arch`` on the command line).
+    """
+    path = Path(path)
+    if path.suffix.lower() in (".pt", ".pth"):
+        obj = read_pt_file(path)
+        if not (isinstance(obj, dict) and isinstance(obj.get("config"), dict) and isinstance(obj.get("labels"), dict)):
+            raise CheckpointError(
+                f"{path} is a PyTorch state dict without SegStudio metadata (architecture, classes); "
+                "give its architecture (--arch NAME) so it can be loaded with load_state_dict_file"
+            )
+        meta = {
+            "config": obj["config"], "labels": obj["labels"],
+            "normalization": obj.get("normalization") or dict(NORMALIZATION),
+            "train_size": obj.get("train_size"), "record": obj.get("record") or {},
+        }
+        state = _as_state_dict(obj, path)
+    else:
+        meta = read_metadata(path)
+        state = None
+    try:
+        labelset = LabelSet.from_dict(meta["labels"])
+    except (LabelSetError, ValueError, TypeError) as exc:
+        raise CheckpointError(f"{path}: its label set is broken: {exc}") from None
+    config = meta["config"]
+    model = _build(config, labelset, path)
+    if state is None:
+        state = _read_safetensors(path)
     _check_and_load(model, state, path)
     model.to(map_location).eval()
     return LoadedCheckpoint(
@@ -192,48 +363,21 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     )
 
 
-def read_pt_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Reads a ``.pt``/``.pth`` state dict with ``weights_only=True`` and nothing else."""
-    path = Path(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise CheckpointError(
-            f"{path} needs arbitrary pickle code to load; SegStudio never runs that. Convert it "
-            "to safetensors in a trusted environment (safetensors.torch.save_file)."
-        ) from exc
-    except Exception as exc:
-        raise CheckpointError(f"{path} is not a readable PyTorch file: {exc}") from exc
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path} does not hold a state dict of tensors")
-    return state
+def load_state_dict_file(
+    path: str | Path, config: dict, labelset: LabelSet, map_location: str | torch.device = "cpu"
+) -> LoadedCheckpoint:
+    """Loads a bare state dict (``.pt``/``.pth``/``.safetensors``) into the architecture ``config`` names.
 
-
-def load_state_dict_file(path: str | Path, config: dict, labelset: LabelSet) -> LoadedCheckpoint:
-    """Loads a bare state dict (``.pt``/``.pth``/``.safetensors``) into a given architecture."""
+    For weights from elsewhere: the caller supplies the architecture (``--arch``)
+    and the label set; keys and shapes are checked as for a checkpoint.
+    Normalisation is assumed to be ``NORMALIZATION``.
+    """
     path = Path(path)
+    model = _build(config, labelset, path)
     if path.suffix.lower() == ".safetensors":
-        _read_header(path)
-        try:
-            state = st_load(path.read_bytes())
-        except Exception as exc:
-            raise CheckpointError(f"{path} has corrupt tensor data: {exc}") from exc
+        state = _read_safetensors(path)
     else:
         state = read_pt_state_dict(path)
-    model = build_model(config)
     _check_and_load(model, state, path)
-    return LoadedCheckpoint(model=model.eval(), config=config, labelset=labelset, path=path)
-
-
-def checkpoint_summary(meta: dict) -> str:
-    """One line for the UI: architecture, classes, and validation mean IoU if known."""
-    config = meta.get("config", {})
-    record = meta.get("record") or {}
-    metrics = record.get("best_metrics") or record.get("metrics") or {}
-    miou = metrics.get("mean_iou")
-    parts = [config.get("name") or config.get("arch", "?"), f"{config.get('num_classes', '?')} classes"]
-    if miou is not None:
-        parts.append(f"val mIoU {miou:.3f}")
-    return ", ".join(parts)
+    model.to(map_location).eval()
+    return LoadedCheckpoint(model=model, config=config, labelset=labelset, path=path)

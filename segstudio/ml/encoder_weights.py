@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 from pathlib import Path
 
 import torch
@@ -78,12 +79,19 @@ def read_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
         except Exception as exc:
             raise EncoderWeightsError(f"{path} is not a readable safetensors file: {exc}") from None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise EncoderWeightsError(
-            f"{path} needs arbitrary pickle code to load; SegStudio never runs that. Save the "
-            "encoder's state_dict() (plain tensors), or convert it to .safetensors."
-        ) from None
+        with warnings.catch_warnings():  # torch warns about protocol 4 before refusing it
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        from segstudio.ml.checkpoint import describe_unpickling_error
+
+        needs_code, detail = describe_unpickling_error(exc, path)
+        if needs_code:
+            raise EncoderWeightsError(
+                f"{path} needs arbitrary pickle code to load ({detail}); SegStudio never runs "
+                "that. Save the encoder's state_dict() (plain tensors), or convert it to .safetensors."
+            ) from None
+        raise EncoderWeightsError(f"{path} is not a readable PyTorch file of plain tensors ({detail})") from None
     except Exception as exc:
         raise EncoderWeightsError(f"{path} is not a readable PyTorch file ({type(exc).__name__}: {exc})") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):

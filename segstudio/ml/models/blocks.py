@@ -52,29 +52,28 @@ class UpBlock(nn.Module):
         return self.conv(torch.cat([self.up(x), skip], dim=1))
 
 
-class Decoder(nn.Module):
+def decoder_blocks(
+    in_channels: int, skip_channels: Sequence[int], *, batch_norm: bool, dropout: float, upsample: str
+) -> nn.ModuleList:
     """The expanding path: one ``UpBlock`` per skip, deepest first.
 
     ``skip_channels`` lists the encoder's skip widths from the shallowest
-    (stride 1) to the deepest; ``in_channels`` is the bottleneck's width.
-    Each block halves nothing by itself: its output width is its skip's width.
+    (stride 1) to the deepest; ``in_channels`` is the bottleneck's width. Each
+    block's output width is its skip's width. Use with ``run_decoder``.
     """
+    blocks = []
+    ch = in_channels
+    for skip in reversed(skip_channels):
+        blocks.append(UpBlock(ch, skip, skip, batch_norm=batch_norm, dropout=dropout, upsample=upsample))
+        ch = skip
+    return nn.ModuleList(blocks)
 
-    def __init__(
-        self, in_channels: int, skip_channels: Sequence[int], *, batch_norm: bool, dropout: float, upsample: str
-    ) -> None:
-        super().__init__()
-        blocks = []
-        ch = in_channels
-        for skip in reversed(skip_channels):
-            blocks.append(UpBlock(ch, skip, skip, batch_norm=batch_norm, dropout=dropout, upsample=upsample))
-            ch = skip
-        self.blocks = nn.ModuleList(blocks)
 
-    def forward(self, x: torch.Tensor, skips: Sequence[torch.Tensor]) -> torch.Tensor:
-        for block, skip in zip(self.blocks, reversed(skips)):
-            x = block(x, skip)
-        return x
+def run_decoder(blocks: nn.ModuleList, x: torch.Tensor, skips: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Climbs ``decoder_blocks`` from the bottleneck output ``x`` through the skips (shallowest first)."""
+    for block, skip in zip(blocks, reversed(skips)):
+        x = block(x, skip)
+    return x
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:

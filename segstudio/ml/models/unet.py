@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from segstudio.ml.models.blocks import Decoder, double_conv, init_weights, pad_to_multiple
+from segstudio.ml.models.blocks import decoder_blocks, double_conv, init_weights, pad_to_multiple, run_decoder
 
 
 class UNet(nn.Module):
@@ -47,7 +47,9 @@ class UNet(nn.Module):
             ch = w
         self.pool = nn.MaxPool2d(2, 2)
         self.bottleneck = double_conv(ch, widths[-1], batch_norm, dropout)
-        self.decoder = Decoder(widths[-1], widths[:-1], batch_norm=batch_norm, dropout=dropout, upsample=upsample)
+        self.decoders = decoder_blocks(
+            widths[-1], widths[:-1], batch_norm=batch_norm, dropout=dropout, upsample=upsample
+        )
         self.head = nn.Conv2d(widths[0], num_classes, 1)
         init_weights(self)
 
@@ -62,5 +64,5 @@ class UNet(nn.Module):
             x = encoder(x)
             skips.append(x)
             x = self.pool(x)
-        x = self.decoder(self.bottleneck(x), skips)
+        x = run_decoder(self.decoders, self.bottleneck(x), skips)
         return self.head(x)[..., :h, :w]

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torchvision.models.vgg import cfgs, make_layers
 
-from segstudio.ml.models.blocks import Decoder, double_conv, init_weights, pad_to_multiple
+from segstudio.ml.models.blocks import decoder_blocks, double_conv, init_weights, pad_to_multiple, run_decoder
 
 ENCODER_CHANNELS = (64, 128, 256, 512, 512)
 ENCODER_STRIDES = (1, 2, 4, 8, 16)
@@ -48,7 +48,7 @@ class VGG16UNet(nn.Module):
         self._pools = [i for i, m in enumerate(self.features) if isinstance(m, nn.MaxPool2d)]
         assert len(self._pools) == len(ENCODER_CHANNELS)
         self.bottleneck = double_conv(ENCODER_CHANNELS[-1], BOTTLENECK_CHANNELS, batch_norm, dropout)
-        self.decoder = Decoder(
+        self.decoders = decoder_blocks(
             BOTTLENECK_CHANNELS, ENCODER_CHANNELS, batch_norm=batch_norm, dropout=dropout, upsample=upsample
         )
         self.head = nn.Conv2d(ENCODER_CHANNELS[0], num_classes, 1)
@@ -73,5 +73,5 @@ class VGG16UNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, (h, w) = pad_to_multiple(x, INPUT_MULTIPLE)
         x, skips = self.encode(x)
-        x = self.decoder(self.bottleneck(x), skips)
+        x = run_decoder(self.decoders, self.bottleneck(x), skips)
         return self.head(x)[..., :h, :w]
