@@ -38,9 +38,12 @@ def launch_app(argv: list[str]) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("SegStudio")
     app.setApplicationName("SegStudio")
+    app.setDesktopFileName("segstudio")  # lets Wayland match the launcher's icon
+    from segstudio.app.about import app_icon
     from segstudio.app.crash import install_excepthook
 
-    install_excepthook()
+    app.setWindowIcon(app_icon())
+    install_excepthook(app)
     if args.self_test:
         from segstudio.app.selftest import run_self_test
 

@@ -508,9 +508,9 @@ class MainWindow(QMainWindow):
                 self.show_image(key)
 
     def _about(self) -> None:
-        from segstudio.cli.version import version_text
+        from segstudio.app.about import show_about
 
-        QMessageBox.about(self, "About SegStudio", version_text().replace("\n", "<br>"))
+        show_about(self)
 
     # --- drag and drop, closing ---------------------------------------------------------
     def dragEnterEvent(self, event) -> None:

@@ -1,4 +1,15 @@
-"""The model dock: which model, on which device, and the buttons that use it."""
+"""The model dock: which model, on which device, and the buttons that use it.
+
+A view only: it emits what the user asks for and shows what it is told. The
+work (loading in a worker, refusing a model whose classes do not fit,
+auto-segmenting) is done by a controller (``app/autosegment.py``'s
+``AutoSegmentController``, or ``app/model_features.py``).
+
+Model choices (``model_chosen`` values): ``"default"`` (the shipped model),
+``"registry:<name>"`` (a registry configuration with untrained weights,
+labelled so), or a checkpoint path picked with a file dialog
+(``.safetensors``, ``.pt``/``.pth``).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +17,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDockWidget,
     QFileDialog,
@@ -20,41 +32,64 @@ from PySide6.QtWidgets import (
 )
 
 DEFAULT_CHOICE = "default"
+FILE_CHOICE = "file"
+REGISTRY_PREFIX = "registry:"
 DEVICES = ("auto", "cuda", "mps", "cpu")
+DEVICE_LABELS = {"auto": "Auto", "cuda": "CUDA", "mps": "MPS", "cpu": "CPU"}
+CHECKPOINT_FILTER = "Checkpoints (*.safetensors *.pt *.pth);;All files (*)"
+SCOPES = (("image", "Auto-segment image"), ("selection", "Auto-segment selection"), ("folder", "Auto-segment folder"))
+_PATH_ROLE = 256  # Qt.UserRole
+
+
+def choice_label(choice: str) -> str:
+    """How a model choice is shown: the shipped model, "<name> (untrained)", or a file name."""
+    if choice == DEFAULT_CHOICE:
+        return "Shipped CamVid model"
+    if choice.startswith(REGISTRY_PREFIX):
+        return f"{choice[len(REGISTRY_PREFIX):]} (untrained)"
+    return Path(choice).name
 
 
 class ModelPanel(QDockWidget):
     """Emits what the user asks for; the controllers do the work."""
 
     model_chosen = Signal(str)  # "default", "registry:<name>", or a file path
-    device_chosen = Signal(str)
+    device_chosen = Signal(str)  # "auto" | "cuda" | "mps" | "cpu"
     segment_requested = Signal(str)  # "image", "selection", "folder"
+    low_confidence_toggled = Signal(bool)
     retrain_requested = Signal()
     version_chosen = Signal(str)  # checkpoint path
 
-    def __init__(self, model_names: tuple[str, ...], parent=None) -> None:
+    def __init__(self, model_names: tuple[str, ...] | None = None, parent=None) -> None:
         super().__init__("Model", parent)
         self.setObjectName("ModelPanel")
+        if model_names is None:
+            from segstudio.ml.models.registry import MODEL_NAMES
+
+            model_names = MODEL_NAMES
         self.model_combo = QComboBox()
-        self.model_combo.addItem("Shipped CamVid model", DEFAULT_CHOICE)
+        self.model_combo.setToolTip("The model that auto-segments; untrained ones predict noise until trained")
+        self.model_combo.addItem(choice_label(DEFAULT_CHOICE), DEFAULT_CHOICE)
         for name in model_names:
-            self.model_combo.addItem(f"{name} (untrained)", f"registry:{name}")
-        self.model_combo.addItem("Checkpoint file…", "file")
+            self.model_combo.addItem(choice_label(REGISTRY_PREFIX + name), REGISTRY_PREFIX + name)
+        self.model_combo.addItem("Checkpoint file…", FILE_CHOICE)
         self.model_combo.activated.connect(self._model_activated)
         self.device_combo = QComboBox()
         for device in DEVICES:
-            self.device_combo.addItem(device.upper() if device != "auto" else "Auto", device)
+            self.device_combo.addItem(DEVICE_LABELS[device], device)
         self.device_combo.activated.connect(lambda i: self.device_chosen.emit(self.device_combo.itemData(i)))
         self.device_label = QLabel()
         self.device_label.setWordWrap(True)
         self.summary_label = QLabel("No model loaded")
         self.summary_label.setWordWrap(True)
-        self.buttons = {}
-        for scope, text in (("image", "Auto-segment image"), ("selection", "Auto-segment selection"),
-                            ("folder", "Auto-segment folder")):
+        self.buttons: dict[str, QPushButton] = {}
+        for scope, text in SCOPES:
             button = QPushButton(text)
             button.clicked.connect(lambda _=False, s=scope: self.segment_requested.emit(s))
             self.buttons[scope] = button
+        self.low_confidence_check = QCheckBox("Low-confidence overlay")
+        self.low_confidence_check.setToolTip("Mark the pixels the model is least sure of")
+        self.low_confidence_check.toggled.connect(self.low_confidence_toggled)
         self.retrain_button = QPushButton("Retrain on my labels")
         self.retrain_button.setToolTip("Fine-tune the model on the images you edited or reviewed")
         self.retrain_button.clicked.connect(self.retrain_requested)
@@ -64,7 +99,7 @@ class ModelPanel(QDockWidget):
         self.minutes_spin.setSuffix(" min")
         self.versions = QListWidget()
         self.versions.setMaximumHeight(110)
-        self.versions.itemDoubleClicked.connect(lambda item: self.version_chosen.emit(item.data(256)))
+        self.versions.itemDoubleClicked.connect(lambda item: self.version_chosen.emit(item.data(_PATH_ROLE)))
         self.use_version_button = QPushButton("Use selected version")
         self.use_version_button.clicked.connect(self._use_version)
         form = QFormLayout()
@@ -78,6 +113,7 @@ class ModelPanel(QDockWidget):
         layout.addWidget(self.summary_label)
         for button in self.buttons.values():
             layout.addWidget(button)
+        layout.addWidget(self.low_confidence_check)
         layout.addWidget(self.retrain_button)
         layout.addWidget(QLabel("Model versions (this folder)"))
         layout.addWidget(self.versions)
@@ -85,23 +121,38 @@ class ModelPanel(QDockWidget):
         layout.addStretch(1)
         self.setWidget(body)
 
+    # --- user input ---------------------------------------------------------------
     def _model_activated(self, index: int) -> None:
         choice = self.model_combo.itemData(index)
-        if choice == "file":
-            path, _ = QFileDialog.getOpenFileName(
-                self, "Load a checkpoint", "", "Checkpoints (*.safetensors *.pt *.pth)"
-            )
+        if choice == FILE_CHOICE:
+            path = self.ask_checkpoint_file()
             if not path:
                 return
             choice = path
         self.model_chosen.emit(choice)
 
+    def ask_checkpoint_file(self) -> str:
+        """A file dialog for a checkpoint; '' when cancelled. Tests replace it."""
+        path, _ = QFileDialog.getOpenFileName(self, "Load a checkpoint", "", CHECKPOINT_FILTER)
+        return path
+
     def _use_version(self) -> None:
         item = self.versions.currentItem()
         if item is not None:
-            self.version_chosen.emit(item.data(256))
+            self.version_chosen.emit(item.data(_PATH_ROLE))
+
+    # --- what the controller tells it ---------------------------------------------------
+    def set_model(self, choice: str) -> None:
+        """Shows ``choice`` as the current model (adding an entry for a file not listed yet)."""
+        index = self.model_combo.findData(choice)
+        if index < 0:
+            index = self.model_combo.count() - 1  # before "Checkpoint file…"
+            self.model_combo.insertItem(index, choice_label(choice), choice)
+            self.model_combo.setItemData(index, choice, 3)  # Qt.ToolTipRole: the full path
+        self.model_combo.setCurrentIndex(index)
 
     def set_device(self, preference: str, description: str) -> None:
+        """The device preference and, in words, the device in use and why."""
         index = self.device_combo.findData(preference)
         if index >= 0:
             self.device_combo.setCurrentIndex(index)
@@ -109,6 +160,12 @@ class ModelPanel(QDockWidget):
 
     def set_summary(self, text: str) -> None:
         self.summary_label.setText(text)
+
+    def set_low_confidence(self, on: bool) -> None:
+        """Shows the overlay state without emitting (the window's own action may have changed it)."""
+        blocked = self.low_confidence_check.blockSignals(True)
+        self.low_confidence_check.setChecked(bool(on))
+        self.low_confidence_check.blockSignals(blocked)
 
     def set_busy(self, busy: bool) -> None:
         for button in list(self.buttons.values()) + [self.retrain_button, self.use_version_button]:
@@ -120,5 +177,5 @@ class ModelPanel(QDockWidget):
         self.versions.clear()
         for label, path in versions:
             item = QListWidgetItem(label + ("  (in use)" if current and Path(path) == Path(current) else ""))
-            item.setData(256, str(path))
+            item.setData(_PATH_ROLE, str(path))
             self.versions.addItem(item)

@@ -1,8 +1,12 @@
 """``segstudio predict``: batch pre-labelling of a folder, resumable.
 
-Writes OUT/<stem>.png atomically; an image whose output exists is skipped
-unless --overwrite, so an interrupted run picks up where it stopped. Under
-torchrun the folder is sharded across ranks (rank r takes every world-th image).
+Writes OUT/<stem>.png atomically (index or colour PNG, core.maskio); with
+--confidence also OUT/confidence/<stem>.png (grey, max softmax x 255), written
+before the mask, so a mask on disk means the image is done. An image whose
+mask exists is skipped unless --overwrite, so an interrupted run picks up
+where it stopped. Unreadable images (and images that fail to predict) are
+reported and skipped; the exit code is 1 if any failed. Under torchrun the
+folder is sharded across ranks (rank r takes every world-th image).
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--format", default="index", choices=("index", "color"))
     p.add_argument("--confidence", action="store_true", help="also write OUT/confidence/<stem>.png (0..255)")
-    p.add_argument("--tile", type=int, default=512, help="sliding-window tile size for large images")
+    p.add_argument("--tile", type=int, default=512, help="sliding-window tile size for large images (default 512)")
+    p.add_argument("--overlap", type=int, default=64, help="pixels shared by neighbouring tiles (default 64)")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--threads", type=int)
     p.set_defaults(func=run)
@@ -46,6 +51,12 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     model_path = Path(args.model) if args.model else default_model_path()
+    if not model_path.exists():
+        if args.model:
+            raise CliError(f"the model {model_path} does not exist")
+        raise CliError(f"the shipped default model {model_path} is missing; pass --model FILE")
+    if args.tile < 32 or not 0 <= args.overlap < args.tile // 2:
+        raise CliError("--tile must be at least 32 and --overlap between 0 and half the tile")
     images_dir, out = Path(args.images), Path(args.out)
     if not images_dir.is_dir():
         raise CliError(f"{images_dir} is not a folder")
@@ -62,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     todo = [p for p in images if args.overwrite or not (out / f"{p.stem}.png").exists()]
     if rank == 0:
         echo(f"{len(images) - len(todo)} of {len(images)} already done; predicting {len(todo)} on {device} ({reason})")
-    predictor = Predictor(checkpoint, device, tile=args.tile)
+    predictor = Predictor(checkpoint, device, tile=args.tile, overlap=args.overlap)
     failures = []
     bar = progress_bar(len(todo), "predict")
     for path in todo:
@@ -72,13 +83,20 @@ def run(args: argparse.Namespace) -> int:
             failures.append(str(exc))
             bar.update(1)
             continue
-        if args.confidence:
-            # Confidence first: the mask's existence marks the image as done.
-            buffer = io.BytesIO()
-            Image.fromarray(prediction.confidence, mode="L").save(buffer, format="PNG")
-            atomic_write_bytes(out / "confidence" / f"{path.stem}.png", buffer.getvalue())
-        writer = write_index_png if args.format == "index" else write_color_png
-        writer(out / f"{path.stem}.png", prediction.mask, checkpoint.labelset)
+        except MemoryError as exc:  # even one smallest tile did not fit: this image, not the run
+            failures.append(f"{path.name}: {exc or 'out of memory'}")
+            bar.update(1)
+            continue
+        try:
+            if args.confidence:
+                # Confidence first: the mask's existence marks the image as done.
+                buffer = io.BytesIO()
+                Image.fromarray(prediction.confidence).save(buffer, format="PNG")
+                atomic_write_bytes(out / "confidence" / f"{path.stem}.png", buffer.getvalue())
+            writer = write_index_png if args.format == "index" else write_color_png
+            writer(out / f"{path.stem}.png", prediction.mask, checkpoint.labelset)
+        except OSError as exc:
+            raise CliError(f"cannot write to {out}: {exc}") from exc
         bar.update(1)
     bar.close()
     for line in failures:

@@ -8,16 +8,25 @@ import segstudio
 
 
 def version_text() -> str:
-    lines = [f"SegStudio {segstudio.__version__}", f"Python {platform.python_version()}"]
+    lines = [f"SegStudio {segstudio.__version__}", f"Python {platform.python_version()} on {platform.platform()}"]
+    torch_lines = []
     try:
+        # torch before PySide6: on Windows recent torch fails to load its DLLs otherwise.
         import torch
 
         cuda = torch.version.cuda or "none"
-        lines.append(f"torch {torch.__version__} (CUDA build {cuda})")
+        torch_lines.append(f"torch {torch.__version__} (CUDA build {cuda})")
         from segstudio.ml.device import choose_device
 
         device, reason = choose_device("auto")
-        lines.append(f"device: {device} ({reason})")
+        torch_lines.append(f"device: {device} ({reason})")
     except Exception as exc:  # a broken torch install must not hide the version
-        lines.append(f"torch: unavailable ({exc})")
-    return "\n".join(lines)
+        torch_lines.append(f"torch: unavailable ({exc})")
+    try:
+        import PySide6
+        from PySide6.QtCore import qVersion  # QtCore only: --version stays headless
+
+        lines.append(f"PySide6 {PySide6.__version__} (Qt {qVersion()})")
+    except Exception as exc:
+        lines.append(f"Qt: unavailable ({exc})")
+    return "\n".join(lines + torch_lines)

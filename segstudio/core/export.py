@@ -7,30 +7,45 @@ Export writes the "images + labels" layout that ``segstudio train`` reads::
     OUT/labels_color/<key>.png     colour PNG (label-set colours)
     OUT/overlays/<key>.jpg         the image blended with the colours, for review
 
-Import reads index or colour PNGs named like the images and stores them as
-the user's edits; every file that does not fit is reported, not guessed at.
+``<key>`` is the image's stem (its file name when two images share a stem,
+see ``core.project``); images are copied byte for byte (EXIF included), and
+the labels are in the EXIF-oriented pixel grid, which is what
+``core.imageio.read_image`` (and so ``segstudio train``) decodes. Images
+without a mask are skipped and reported; nothing in the opened folder is
+written.
+
+Import reads index or colour PNGs named like the images (``<stem>.png``, or
+CamVid's ``<stem>_L.png``) with ``read_label_map`` and the project's label
+set, checks the size against the image header, and saves them as the user's
+edits (status EDITED). Masks the user edited or reviewed are kept unless
+``overwrite``; every file that does not fit is reported, not guessed at.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from segstudio.core.atomic import atomic_write_bytes
+from segstudio.core.atomic import SaveError, atomic_write_bytes
 from segstudio.core.imageio import ImageReadError, read_image, read_image_size
 from segstudio.core.maskio import MaskFormatError, color_mask, read_label_map, write_color_png, write_index_png
 from segstudio.core.project import ImageStatus, Project
 
 FORMATS = ("index", "color", "overlay")
+_FORMAT_ALIASES = {"colour": "color", "labels": "index", "overlays": "overlay"}
 
 
 @dataclass
 class ExportReport:
+    """``written``: images exported; ``skipped``/``errors``: one line per file."""
+
     written: int = 0
     skipped: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -38,12 +53,15 @@ class ExportReport:
 
 @dataclass
 class ImportReport:
+    """``imported``: masks stored; ``skipped``/``errors``: one line per file."""
+
     imported: int = 0
     skipped: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
 def overlay_image(image: np.ndarray, mask: np.ndarray, labelset, alpha: float = 0.5) -> np.ndarray:
+    """The RGB image blended with the class colours (``alpha`` of colour)."""
     colors = color_mask(mask, labelset).astype(np.float32)
     out = image.astype(np.float32) * (1 - alpha) + colors * alpha
     return out.round().astype(np.uint8)
@@ -54,10 +72,21 @@ def export_masks(
     out_dir: str | Path,
     formats: tuple[str, ...] = ("index",),
     include_images: bool = True,
-    only_status: ImageStatus | None = None,
+    only_status: ImageStatus | Iterable[ImageStatus] | None = None,
     masks: dict[str, np.ndarray] | None = None,
 ) -> ExportReport:
-    """Writes every image's mask in ``formats``; ``masks`` overrides what is on disk."""
+    """Writes every image's mask in ``formats`` (``index``, ``color``, ``overlay``).
+
+    ``only_status`` keeps only images with that status (or any of several);
+    ``masks`` (key -> mask) overrides what is on disk, e.g. unsaved edits.
+    """
+    if isinstance(formats, str):
+        formats = (formats,)
+    formats = tuple(_FORMAT_ALIASES.get(f, f) for f in formats)
+    if only_status is not None:
+        wanted = {ImageStatus(only_status)} if isinstance(only_status, (str, ImageStatus)) else {
+            ImageStatus(s) for s in only_status
+        }
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise ValueError(f"unknown export format(s) {sorted(unknown)}; choose from {', '.join(FORMATS)}")
@@ -71,7 +100,7 @@ def export_masks(
         (out / "images").mkdir(parents=True, exist_ok=True)
     report = ExportReport()
     for key, image_path in zip(project.keys, project.images):
-        if only_status is not None and project.status(key) != only_status:
+        if only_status is not None and project.status(key) not in wanted:
             report.skipped.append(f"{image_path.name}: status {project.status(key).value}")
             continue
         try:
@@ -102,24 +131,47 @@ def export_masks(
     return report
 
 
+def _mask_files(folder: Path) -> dict[str, Path]:
+    """PNG files by stem; CamVid's ``<stem>_L.png`` also answers to ``<stem>``."""
+    files = {}
+    for p in sorted(folder.iterdir()):
+        if p.suffix.lower() == ".png" and not p.name.startswith(".") and p.is_file():
+            files[p.stem] = p
+    return files
+
+
 def import_masks(project: Project, folder: str | Path, overwrite: bool = False) -> ImportReport:
-    """Imports index or colour PNGs whose names match the images' keys."""
+    """Imports index or colour PNGs whose names match the images' keys.
+
+    Raises ``FileNotFoundError`` for a missing folder and ``SaveError`` when
+    the project is read-only; per-file problems go into the report.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a folder")
-    files = {p.stem: p for p in folder.iterdir() if p.suffix.lower() == ".png" and not p.name.startswith(".")}
+    if not project.writable:
+        raise SaveError(errno.EROFS, f"cannot import into {project.folder}: the folder is read-only")
+    files = _mask_files(folder)
     report = ImportReport()
     for key, image_path in zip(project.keys, project.images):
         source = files.pop(key, None)
+        if source is None and f"{key}_L" in files:
+            source = files.pop(f"{key}_L")
         if source is None:
             continue
         if project.status(key) in (ImageStatus.EDITED, ImageStatus.REVIEWED) and not overwrite:
-            report.skipped.append(f"{source.name}: {image_path.name} has your edits (use overwrite)")
+            report.skipped.append(
+                f"{source.name}: {image_path.name} already has your edits (use overwrite to replace them)"
+            )
             continue
         try:
             w, h = read_image_size(image_path)
             mask = read_label_map(source, project.labelset, (h, w))
             project.save_mask(key, mask)
+            try:  # a model's confidence no longer describes this mask
+                (project.confidence_dir / f"{key}.png").unlink()
+            except FileNotFoundError:
+                pass
             project.set_status(key, ImageStatus.EDITED)
             report.imported += 1
         except (MaskFormatError, ImageReadError, OSError) as exc:
@@ -129,3 +181,6 @@ def import_masks(project: Project, folder: str | Path, overwrite: bool = False) 
     if report.imported:
         project.save_state()
     return report
+
+
+__all__ = ["FORMATS", "ExportReport", "ImportReport", "export_masks", "import_masks", "overlay_image"]

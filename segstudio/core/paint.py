@@ -90,20 +90,27 @@ def paint_segment(
 def paint_disk(
     mask: np.ndarray, center_yx: Sequence[float], radius: float, class_id: int, protected: Iterable[int] = frozenset()
 ) -> Rect | None:
+    """A filled disk (one brush dab) of ``radius`` pixels around ``center_yx``."""
     return paint_segment(mask, center_yx, center_yx, radius, class_id, protected)
 
 
 def flood_region(mask: np.ndarray, seed_yx: Sequence[int]) -> tuple[Rect, np.ndarray] | None:
-    """The 4-connected region of the seed's class: its rect and a bool mask inside it."""
+    """The 4-connected region of the seed's class: its rect and a bool mask inside it.
+
+    ``cv2.floodFill`` in mask-only mode on the mask itself (exact equality to
+    the seed value, ``loDiff = upDiff = 0``): the mask is not modified, and the
+    work is proportional to the region, not the image (the zeroed fill mask is
+    allocated lazily by the OS).
+    """
     y, x = int(seed_yx[0]), int(seed_yx[1])
     if not (0 <= y < mask.shape[0] and 0 <= x < mask.shape[1]):
         return None
-    # floodFill on a 0/1 image of "same class as the seed": the region found is
-    # exactly the seed's connected component, whatever the other classes are.
-    region = (mask == mask[y, x]).astype(np.uint8)
+    image = mask if mask.flags.c_contiguous else np.ascontiguousarray(mask)
     ff_mask = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), np.uint8)
-    _, _, _, (rx, ry, rw, rh) = cv2.floodFill(region, ff_mask, (x, y), 2, 0, 0, 4 | cv2.FLOODFILL_FIXED_RANGE)
-    return (ry, rx, ry + rh, rx + rw), region[ry : ry + rh, rx : rx + rw] == 2
+    flags = 4 | cv2.FLOODFILL_FIXED_RANGE | cv2.FLOODFILL_MASK_ONLY | (1 << 8)
+    _, _, _, (rx, ry, rw, rh) = cv2.floodFill(image, ff_mask, (x, y), 0, 0, 0, flags)
+    region = ff_mask[ry + 1 : ry + rh + 1, rx + 1 : rx + rw + 1] == 1
+    return (ry, rx, ry + rh, rx + rw), region
 
 
 def flood_fill(
@@ -141,6 +148,7 @@ def fill_polygon(
 
 
 def pick_class(mask: np.ndarray, yx: Sequence[int]) -> int | None:
+    """The class id at ``yx`` (the eyedropper), or None outside the mask."""
     y, x = int(yx[0]), int(yx[1])
     if 0 <= y < mask.shape[0] and 0 <= x < mask.shape[1]:
         return int(mask[y, x])
@@ -148,7 +156,13 @@ def pick_class(mask: np.ndarray, yx: Sequence[int]) -> int | None:
 
 
 def boundaries(mask_sub: np.ndarray) -> np.ndarray:
-    """Pixels whose right or lower neighbour has another class (thin region outlines)."""
+    """Pixels whose right or lower 4-neighbour has another class.
+
+    One-pixel region outlines for the boundary-only view (marking both sides
+    of an edge would draw two-pixel lines). Pass a sub-view with one pixel of
+    context beyond the rect to be drawn; the last row/column of ``mask_sub``
+    only sees neighbours inside it.
+    """
     edge = np.zeros(mask_sub.shape, bool)
     edge[:, :-1] |= mask_sub[:, :-1] != mask_sub[:, 1:]
     edge[:-1, :] |= mask_sub[:-1, :] != mask_sub[1:, :]

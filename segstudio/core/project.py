@@ -3,20 +3,40 @@
 Layout, inside the opened folder::
 
     .segstudio/
-        state.json          statuses, current image, per-image view, model choice
-        masks/<key>.png     index PNG (palette embedded) per image with a mask
-        confidence/<key>.png  model confidence 0..255 per predicted image
-        models/             fine-tuned checkpoints accepted by the user
-        session.lock        present while the folder is open; left behind by a crash
+        state.json            see below; written atomically
+        masks/<key>.png       index PNG (palette-mode, label-set palette embedded)
+        confidence/<key>.png  model confidence, grey uint8 0..255 (max softmax)
+        models/               fine-tuned checkpoints accepted by the user
+        session.lock          written on open, removed by close(); found on
+                              open = the last session crashed
+        state.json.corrupt-<unix time>   an unreadable state.json, kept aside
+
+``state.json``::
+
+    {"version": 1,
+     "labelset": {...LabelSet.to_dict()...},
+     "images": {"<key>": {"status": "no_mask|predicted|edited|reviewed",
+                          "saved_at": <unix time of the last mask save>}},
+     "views": {"<key>": {"zoom": 2.0, "center": [y, x]}},   # free-form, the app's
+     "current": "<key>" | null,
+     "model": null | "<checkpoint path or name>",
+     "settings": {...},            # recent settings, free-form
+     "saved_at": <unix time>}
 
 ``key`` is the image's stem, or its full file name when two images share a
-stem (``a.png`` and ``a.jpg``). Every file is written atomically. A
-corrupt ``state.json`` is kept aside as ``state.json.corrupt-<time>`` and
-the project starts over from the masks on disk.
+stem (``a.png`` and ``a.jpg`` -> keys ``a.png`` and ``a.jpg``, masks
+``a.png.png`` and ``a.jpg.png``). Every file is written atomically
+(``core.atomic``). A corrupt ``state.json`` is kept aside and the project
+starts over from the masks on disk (``warnings`` says so): a mask without a
+status counts as EDITED, the user's work, so no model pre-fill overwrites it.
+A read-only folder opens with ``writable == False`` (images viewable); every
+save then raises ``SaveError``.
 """
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
 import time
@@ -25,8 +45,9 @@ from enum import Enum
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from segstudio.core.atomic import SaveError, atomic_write_text
+from segstudio.core.atomic import SaveError, atomic_write_bytes, atomic_write_text
 from segstudio.core.imageio import PROJECT_DIR_NAME, list_images
 from segstudio.core.labels import CAMVID, LabelSet, LabelSetError
 from segstudio.core.maskio import MaskFormatError, read_index_png, write_index_png
@@ -41,7 +62,29 @@ class ImageStatus(str, Enum):
     REVIEWED = "reviewed"
 
 
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _unique_keys(images: list[Path]) -> list[str]:
+    """Stems, or file names where stems collide; a numbered suffix if even those do."""
+    counts = Counter(p.stem for p in images)
+    keys = [p.stem if counts[p.stem] == 1 else p.name for p in images]
+    seen: Counter = Counter()
+    taken = Counter(keys)
+    out = []
+    for key in keys:
+        seen[key] += 1
+        out.append(key if taken[key] == 1 else f"{key}~{seen[key]}")
+    return out
+
+
 class Project:
+    """An opened folder: its images, their masks, statuses and the saved state."""
+
     def __init__(self, folder: Path, labelset: LabelSet) -> None:
         self.folder = folder
         self.labelset = labelset
@@ -55,6 +98,7 @@ class Project:
         self.warnings: list[str] = []
         self.writable = True
         self.recovered_from_crash = False
+        self.recovery_message: str | None = None
 
     # --- opening ---------------------------------------------------------
     @classmethod
@@ -64,8 +108,7 @@ class Project:
             raise FileNotFoundError(f"{folder} is not a folder")
         project = cls(folder, labelset or CAMVID)
         project.images = list_images(folder)
-        counts = Counter(p.stem for p in project.images)
-        project.keys = [p.stem if counts[p.stem] == 1 else p.name for p in project.images]
+        project.keys = _unique_keys(project.images)
         try:
             for d in (project.dir, project.masks_dir, project.confidence_dir, project.models_dir):
                 d.mkdir(parents=True, exist_ok=True)
@@ -75,7 +118,8 @@ class Project:
         except OSError as exc:
             project.writable = False
             project.warnings.append(
-                f"{folder} is read-only ({exc.strerror}): you can look, but edits cannot be saved here"
+                f"{folder} is read-only ({exc.strerror or exc}): you can look at the images, "
+                "but masks cannot be saved here"
             )
         project._load_state(labelset)
         project._check_crash_marker()
@@ -101,10 +145,17 @@ class Project:
                     "rebuilt the statuses from the saved masks"
                 )
                 state = {}
+        if isinstance(state.get("version"), int) and state["version"] > STATE_VERSION:
+            self.warnings.append(
+                f"the project state was written by a newer SegStudio (version {state['version']}); "
+                "fields this version does not know are kept as they are"
+            )
         state.setdefault("version", STATE_VERSION)
-        state.setdefault("images", {})
-        state.setdefault("views", {})
+        for name, default in (("images", {}), ("views", {}), ("settings", {})):
+            if not isinstance(state.get(name), dict):
+                state[name] = default
         state.setdefault("current", None)
+        state.setdefault("model", None)
         if labelset is None and "labelset" in state:
             try:
                 self.labelset = LabelSet.from_dict(state["labelset"])
@@ -115,6 +166,10 @@ class Project:
         # the user's work until proven otherwise, so no model overwrites it.
         for key in self.keys:
             entry = state["images"].setdefault(key, {})
+            if not isinstance(entry, dict):
+                entry = state["images"][key] = {}
+            if entry.get("status") not in {s.value for s in ImageStatus}:
+                entry.pop("status", None)
             if (self.masks_dir / f"{key}.png").exists():
                 if entry.get("status", ImageStatus.NO_MASK.value) == ImageStatus.NO_MASK.value:
                     entry["status"] = ImageStatus.EDITED.value
@@ -126,14 +181,21 @@ class Project:
         marker = self.dir / "session.lock"
         if marker.exists():
             self.recovered_from_crash = True
-            saved = sum(1 for k in self.keys if (self.masks_dir / f"{k}.png").exists())
-            self.warnings.append(
-                f"SegStudio did not close normally last time; recovered {saved} saved mask(s). "
-                "Edits from the last 2 seconds before the crash may be missing."
+            try:
+                since = marker.stat().st_mtime - 1.0
+            except OSError:
+                since = 0.0
+            saved = [k for k in self.keys if self.mask_path(k).exists()]
+            during = sum(1 for k in saved if _mtime(self.mask_path(k)) >= since)
+            self.recovery_message = (
+                f"SegStudio did not close normally last time; recovered {during} edited mask(s) "
+                f"saved before the crash ({len(saved)} mask(s) in all). Edits from the last "
+                "seconds before the crash may be missing."
             )
+            self.warnings.append(self.recovery_message)
         if self.writable:
             try:
-                marker.write_text(str(os.getpid()))
+                atomic_write_text(marker, json.dumps({"pid": os.getpid(), "opened_at": time.time()}))
             except OSError:
                 pass
 
@@ -169,6 +231,7 @@ class Project:
         return self.keys.index(key)
 
     def status(self, key: str) -> ImageStatus:
+        """The key's status (NO_MASK for an unknown key)."""
         return ImageStatus(self.state["images"].get(key, {}).get("status", ImageStatus.NO_MASK.value))
 
     def set_status(self, key: str, status: ImageStatus) -> None:
@@ -182,40 +245,60 @@ class Project:
         return self.masks_dir / f"{key}.png"
 
     def load_mask(self, key: str, shape: tuple[int, int] | None = None) -> np.ndarray | None:
+        """The saved mask, or None; MaskFormatError when the file is unusable."""
         path = self.mask_path(key)
         if not path.exists():
             return None
         return read_index_png(path, self.labelset, shape)
 
     def save_mask(self, key: str, mask: np.ndarray) -> None:
+        """Writes the key's mask as an index PNG, atomically; raises SaveError on failure."""
         if not self.writable:
-            raise SaveError(30, f"cannot save {self.mask_path(key)}: the folder is read-only")
+            raise SaveError(errno.EROFS, f"cannot save {self.mask_path(key)}: the folder is read-only")
         write_index_png(self.mask_path(key), mask, self.labelset)
         self.image_info(key)["saved_at"] = time.time()
 
     def save_confidence(self, key: str, confidence: np.ndarray) -> None:
-        from segstudio.core.maskio import atomic_write_bytes  # same writer, grey PNG
-        import io
-
-        from PIL import Image
-
+        """Stores a model's confidence (uint8 H x W, 0..255) as a grey PNG, atomically."""
+        path = self.confidence_dir / f"{key}.png"
+        if not self.writable:
+            raise SaveError(errno.EROFS, f"cannot save {path}: the folder is read-only")
+        conf = np.ascontiguousarray(confidence)
+        if conf.ndim != 2:
+            raise ValueError(f"confidence must be H x W, got shape {conf.shape}")
+        if conf.dtype != np.uint8:
+            conf = np.clip(conf, 0, 255).astype(np.uint8)
         buffer = io.BytesIO()
-        Image.fromarray(np.ascontiguousarray(confidence, dtype=np.uint8), mode="L").save(buffer, format="PNG", compress_level=1)
-        atomic_write_bytes(self.confidence_dir / f"{key}.png", buffer.getvalue())
+        Image.fromarray(conf).save(buffer, format="PNG", compress_level=1)
+        atomic_write_bytes(path, buffer.getvalue())
 
-    def load_confidence(self, key: str) -> np.ndarray | None:
+    def load_confidence(self, key: str, shape: tuple[int, int] | None = None) -> np.ndarray | None:
+        """The stored confidence, or None (absent, unreadable or of another size)."""
         path = self.confidence_dir / f"{key}.png"
         if not path.exists():
             return None
         try:
-            return read_index_png(path, 256)
+            return read_index_png(path, 256, shape)
         except MaskFormatError:
             return None
 
+    def delete_mask(self, key: str) -> None:
+        """Removes a key's mask and confidence; its status becomes NO_MASK."""
+        if not self.writable:
+            raise SaveError(errno.EROFS, f"cannot delete {self.mask_path(key)}: the folder is read-only")
+        for path in (self.mask_path(key), self.confidence_dir / f"{key}.png"):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+        self.set_status(key, ImageStatus.NO_MASK)
+
     # --- state ---------------------------------------------------------------
     def save_state(self) -> None:
+        """Writes ``state.json`` atomically; raises SaveError on failure."""
         if not self.writable:
-            raise SaveError(30, f"cannot save {self.dir / 'state.json'}: the folder is read-only")
+            raise SaveError(errno.EROFS, f"cannot save {self.dir / 'state.json'}: the folder is read-only")
+        self.state["saved_at"] = time.time()
         atomic_write_text(self.dir / "state.json", json.dumps(self.state, indent=1))
 
     @property
@@ -226,6 +309,15 @@ class Project:
     @current.setter
     def current(self, key: str | None) -> None:
         self.state["current"] = key
+
+    @property
+    def model(self) -> str | None:
+        """The model choice saved with the folder (a checkpoint path or name)."""
+        return self.state.get("model")
+
+    @model.setter
+    def model(self, value: str | None) -> None:
+        self.state["model"] = None if value is None else str(value)
 
     def view(self, key: str) -> dict | None:
         return self.state["views"].get(key)

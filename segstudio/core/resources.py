@@ -15,29 +15,46 @@ from pathlib import Path
 import segstudio
 
 
-def resources_dir() -> Path:
+def resource_candidates() -> list[Path]:
+    """Where ``resources/`` is looked for, in order."""
     candidates = []
     if os.environ.get("SEGSTUDIO_RESOURCES"):
         candidates.append(Path(os.environ["SEGSTUDIO_RESOURCES"]))
-    if getattr(sys, "frozen", False) and hasattr(sys, "_MEIPASS"):
-        candidates.append(Path(sys._MEIPASS) / "resources")
     package = Path(segstudio.__file__).resolve().parent
     candidates += [package / "resources", package.parent / "resources"]
+    if getattr(sys, "frozen", False) and hasattr(sys, "_MEIPASS"):
+        candidates.append(Path(sys._MEIPASS) / "resources")
+    return candidates
+
+
+def resources_dir() -> Path:
+    """The first existing of: ``$SEGSTUDIO_RESOURCES``, ``<package>/resources``,
+    ``<package>/../resources`` (a source checkout), ``sys._MEIPASS/resources``
+    (a PyInstaller bundle). When none exists, the checkout's path, so that
+    messages name a sensible place."""
+    candidates = resource_candidates()
     for candidate in candidates:
         if candidate.is_dir():
             return candidate
-    return candidates[-1]
+    return Path(segstudio.__file__).resolve().parent.parent / "resources"
 
 
 def sample_folder() -> Path | None:
+    """``resources/samples`` (a few CamVid frames for a first run), or None."""
     folder = resources_dir() / "samples"
     return folder if folder.is_dir() else None
 
 
 def default_model_path() -> Path:
+    """``$SEGSTUDIO_DEFAULT_MODEL``, else ``resources/models/default.safetensors``
+    (the path may not exist: callers check)."""
     override = os.environ.get("SEGSTUDIO_DEFAULT_MODEL")
     return Path(override) if override else resources_dir() / "models" / "default.safetensors"
 
 
 def icon_path(name: str = "segstudio.png") -> Path:
+    """``resources/icons/<name>``."""
     return resources_dir() / "icons" / name
+
+
+__all__ = ["default_model_path", "icon_path", "resource_candidates", "resources_dir", "sample_folder"]

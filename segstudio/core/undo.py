@@ -1,17 +1,37 @@
 """Undo/redo that stores changed rectangles, never whole masks (napari's lesson).
 
-A step holds one rectangle and the mask's pixels inside it before and after
-the edit. A whole brush stroke (many mouse events) is one step:
+A step (``UndoStep``) holds one rectangle and the mask's pixels inside it
+before and after the edit (two uint8 patches). Two deques hold the history,
+bounded by ``max_steps`` and ``max_bytes`` (the oldest steps go first; the
+newest step is always kept); a new step clears redo.
 
-    history.begin(mask)            # on mouse press
-    history.record_before(rect)    # before painting each rect (first touch kept)
-    paint...(mask, ...)
-    step = history.end()           # on release: one step over the union rect
+The stroke protocol (a whole brush stroke, many mouse events, is one step)::
 
-``record_before`` copies only the part of ``rect`` not already saved in this
-stroke, into a stroke-local "before" buffer covering the running union, so a
-long stroke costs memory proportional to the area it touched. Two bounded
-deques (steps and bytes) hold the history; a new step clears redo.
+    history.begin(mask)              # on mouse press: keeps a reference to mask
+    for each mouse event:
+        history.record_before(rect)  # BEFORE painting rect  (alias: record)
+        paint_segment(mask, ...)     # changes pixels inside rect only
+    step = history.end()             # on release: pushes and returns one step
+
+``record_before`` snapshots the fixed 128 x 128 tiles of the mask that
+``rect`` touches and that this stroke has not touched yet, so each event
+copies at most a few small tiles (no whole-image work, no buffer that grows
+with the stroke). Painting outside recorded rects breaks the protocol: those
+pixels would not be restored by undo. ``end`` rebuilds the union rect's
+"before" from the tiles (pixels outside every tile never changed), shrinks it
+to the bounding box of the pixels that really changed, and pushes the step;
+a stroke that changed nothing returns ``None`` and pushes nothing.
+``cancel_stroke`` drops an open stroke without a step (the mask is not
+restored: call ``end`` then ``undo`` for that).
+
+Whole-mask edits (a model pre-fill) are one step too: ``push_whole(before,
+after)`` when both masks exist, or ``apply_whole(mask, new_mask)`` (also the
+module function ``apply_patch_step``) to write ``new_mask`` into ``mask`` and
+record it without copying the whole mask. Either stores only the bounding
+box of the differences.
+
+``undo(mask)`` / ``redo(mask)`` write a step's patch back and return its rect
+(for a partial repaint) or ``None`` when there is nothing to undo/redo.
 """
 
 from __future__ import annotations
@@ -21,11 +41,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from segstudio.core.paint import Rect, union_rect
+from segstudio.core.paint import Rect, clip_rect, union_rect
+
+TILE = 128
 
 
 @dataclass
 class UndoStep:
+    """One undoable edit: ``rect`` (y0, x0, y1, x1) and its before/after patches."""
+
     rect: Rect
     before: np.ndarray
     after: np.ndarray
@@ -35,23 +59,36 @@ class UndoStep:
         return self.before.nbytes + self.after.nbytes
 
 
+def _diff_bbox(before: np.ndarray, after: np.ndarray) -> Rect | None:
+    changed = before != after
+    rows = np.flatnonzero(changed.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(changed[rows[0] : rows[-1] + 1].any(axis=0))
+    return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
+
+
 class UndoHistory:
+    """Per-mask undo/redo of rectangle patches (see the module docstring)."""
+
     def __init__(self, max_steps: int = 200, max_bytes: int = 256 * 1024 * 1024) -> None:
         self.max_steps = max_steps
         self.max_bytes = max_bytes
         self._undo: deque[UndoStep] = deque()
         self._redo: deque[UndoStep] = deque()
+        self._bytes = 0
         self._mask: np.ndarray | None = None
         self._union: Rect | None = None
-        self._before: np.ndarray | None = None  # the union rect's original pixels
-        self._saved: np.ndarray | None = None  # which pixels of the union are in _before
+        self._tiles: dict[tuple[int, int], np.ndarray] = {}
 
     # --- stroke grouping ---------------------------------------------------
     def begin(self, mask: np.ndarray) -> None:
+        """Starts a stroke on ``mask`` (an open stroke is closed first)."""
+        if self._mask is not None:
+            self.end()
         self._mask = mask
         self._union = None
-        self._before = None
-        self._saved = None
+        self._tiles = {}
 
     @property
     def in_stroke(self) -> bool:
@@ -61,47 +98,51 @@ class UndoHistory:
         """Call before painting ``rect``: keeps the original pixels first seen there."""
         if self._mask is None or rect is None:
             return
-        new_union = union_rect(self._union, rect)
-        if new_union != self._union:
-            self._grow(new_union)
-        uy0, ux0 = self._union[0], self._union[1]
+        rect = clip_rect(rect, self._mask.shape)
+        if rect is None:
+            return
+        self._union = union_rect(self._union, rect)
         y0, x0, y1, x1 = rect
-        sl = (slice(y0 - uy0, y1 - uy0), slice(x0 - ux0, x1 - ux0))
-        fresh = ~self._saved[sl]
-        if fresh.any():
-            self._before[sl][fresh] = self._mask[y0:y1, x0:x1][fresh]
-            self._saved[sl] = True
+        h, w = self._mask.shape[:2]
+        for ty in range(y0 // TILE, (y1 - 1) // TILE + 1):
+            for tx in range(x0 // TILE, (x1 - 1) // TILE + 1):
+                if (ty, tx) not in self._tiles:
+                    self._tiles[(ty, tx)] = self._mask[
+                        ty * TILE : min(h, (ty + 1) * TILE), tx * TILE : min(w, (tx + 1) * TILE)
+                    ].copy()
 
-    def _grow(self, new_union: Rect) -> None:
-        ny0, nx0, ny1, nx1 = new_union
-        before = np.zeros((ny1 - ny0, nx1 - nx0), np.uint8)
-        saved = np.zeros(before.shape, bool)
-        if self._union is not None:
-            oy0, ox0, oy1, ox1 = self._union
-            sl = (slice(oy0 - ny0, oy1 - ny0), slice(ox0 - nx0, ox1 - nx0))
-            before[sl] = self._before
-            saved[sl] = self._saved
-        self._union, self._before, self._saved = new_union, before, saved
+    record = record_before  # the name DEVELOPERS.md uses; same protocol
+
+    def cancel_stroke(self) -> None:
+        """Forgets an open stroke without recording a step."""
+        self._mask, self._union, self._tiles = None, None, {}
 
     def end(self) -> UndoStep | None:
         """Closes the stroke; pushes and returns its step (None if nothing changed)."""
-        mask, union = self._mask, self._union
-        self._mask = None
+        mask, union, tiles = self._mask, self._union, self._tiles
+        self.cancel_stroke()
         if mask is None or union is None:
             return None
         y0, x0, y1, x1 = union
         after = mask[y0:y1, x0:x1].copy()
-        # Pixels never recorded did not change: take them from the mask.
-        before = np.where(self._saved, self._before, after)
-        self._before = self._saved = self._union = None
-        changed = before != after
-        if not changed.any():
+        before = after.copy()
+        for (ty, tx), patch in tiles.items():
+            ty0, tx0 = ty * TILE, tx * TILE
+            iy0, ix0 = max(y0, ty0), max(x0, tx0)
+            iy1, ix1 = min(y1, ty0 + patch.shape[0]), min(x1, tx0 + patch.shape[1])
+            if iy0 < iy1 and ix0 < ix1:
+                before[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0] = patch[
+                    iy0 - ty0 : iy1 - ty0, ix0 - tx0 : ix1 - tx0
+                ]
+        tight = _diff_bbox(before, after)
+        if tight is None:
             return None
-        ys, xs = np.nonzero(changed)
-        tight = (y0 + int(ys.min()), x0 + int(xs.min()), y0 + int(ys.max()) + 1, x0 + int(xs.max()) + 1)
         ty0, tx0, ty1, tx1 = tight
-        sl = (slice(ty0 - y0, ty1 - y0), slice(tx0 - x0, tx1 - x0))
-        step = UndoStep(tight, np.ascontiguousarray(before[sl]), np.ascontiguousarray(after[sl]))
+        step = UndoStep(
+            (y0 + ty0, x0 + tx0, y0 + ty1, x0 + tx1),
+            np.ascontiguousarray(before[ty0:ty1, tx0:tx1]),
+            np.ascontiguousarray(after[ty0:ty1, tx0:tx1]),
+        )
         self.push(step)
         return step
 
@@ -109,24 +150,51 @@ class UndoHistory:
     def push_whole(self, mask_before: np.ndarray, mask_after: np.ndarray) -> UndoStep | None:
         """One step for a whole-mask change (a model pre-fill): the diff's bounding box only."""
         if mask_before.shape != mask_after.shape:
-            raise ValueError("before and after masks differ in shape")
-        changed = mask_before != mask_after
-        rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
-        if rows.size == 0:
+            raise ValueError(
+                f"before and after masks differ in shape: {mask_before.shape} vs {mask_after.shape}"
+            )
+        rect = _diff_bbox(mask_before, mask_after)
+        if rect is None:
             return None
-        y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-        step = UndoStep((y0, x0, y1, x1), mask_before[y0:y1, x0:x1].copy(), mask_after[y0:y1, x0:x1].copy())
+        y0, x0, y1, x1 = rect
+        step = UndoStep(rect, mask_before[y0:y1, x0:x1].copy(), mask_after[y0:y1, x0:x1].copy())
         self.push(step)
         return step
 
+    def apply_whole(self, mask: np.ndarray, new_mask: np.ndarray) -> Rect | None:
+        """Writes ``new_mask`` into ``mask`` in place as one undoable step; returns its rect."""
+        if mask.shape != new_mask.shape:
+            raise ValueError(f"mask is {mask.shape} but the new mask is {new_mask.shape}")
+        rect = _diff_bbox(mask, new_mask)
+        if rect is None:
+            return None
+        y0, x0, y1, x1 = rect
+        step = UndoStep(rect, mask[y0:y1, x0:x1].copy(), np.array(new_mask[y0:y1, x0:x1], np.uint8))
+        mask[y0:y1, x0:x1] = step.after
+        self.push(step)
+        return rect
+
     def push(self, step: UndoStep) -> None:
+        """Adds a finished step; clears redo; drops the oldest steps over the limits."""
         self._undo.append(step)
-        self._redo.clear()
+        self._bytes += step.nbytes
+        while self._redo:
+            self._bytes -= self._redo.pop().nbytes
         self._trim()
 
     def _trim(self) -> None:
-        while len(self._undo) > self.max_steps or (len(self._undo) > 1 and self.nbytes > self.max_bytes):
-            self._undo.popleft()
+        while len(self._undo) > 1 and (
+            len(self._undo) > self.max_steps or self._bytes > self.max_bytes
+        ):
+            self._bytes -= self._undo.popleft().nbytes
+        while len(self._undo) > self.max_steps:  # max_steps == 0
+            self._bytes -= self._undo.popleft().nbytes
+
+    def clear(self) -> None:
+        self.cancel_stroke()
+        self._undo.clear()
+        self._redo.clear()
+        self._bytes = 0
 
     # --- undo / redo ---------------------------------------------------------
     @property
@@ -138,6 +206,7 @@ class UndoHistory:
         return bool(self._redo)
 
     def undo(self, mask: np.ndarray) -> Rect | None:
+        """Restores the last step's "before" patch; returns its rect or None."""
         if not self._undo:
             return None
         step = self._undo.pop()
@@ -147,6 +216,7 @@ class UndoHistory:
         return step.rect
 
     def redo(self, mask: np.ndarray) -> Rect | None:
+        """Re-applies the last undone step; returns its rect or None."""
         if not self._redo:
             return None
         step = self._redo.pop()
@@ -157,7 +227,24 @@ class UndoHistory:
 
     @property
     def nbytes(self) -> int:
-        return sum(s.nbytes for s in self._undo) + sum(s.nbytes for s in self._redo)
+        """Bytes held by the patches of every undo and redo step."""
+        return self._bytes
+
+    @property
+    def undo_count(self) -> int:
+        return len(self._undo)
+
+    @property
+    def redo_count(self) -> int:
+        return len(self._redo)
 
     def __len__(self) -> int:
         return len(self._undo)
+
+
+def apply_patch_step(history: UndoHistory, mask: np.ndarray, new_mask: np.ndarray) -> Rect | None:
+    """Replaces ``mask``'s content by ``new_mask`` (e.g. a model pre-fill) as one step."""
+    return history.apply_whole(mask, new_mask)
+
+
+__all__ = ["TILE", "UndoHistory", "UndoStep", "apply_patch_step"]

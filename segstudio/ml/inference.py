@@ -321,7 +321,7 @@ class Predictor:
         for y0 in ys:
             shift = y0 - base
             if shift:  # rows [base, y0) are final: no later tile reaches them
-                finalise(base, acc[:, :shift] / wsum[:shift][None])
+                finalise(base, _normalise(acc[:, :shift], wsum[:shift]))
                 acc[:, : th - shift] = acc[:, shift:]  # numpy copes with the overlap
                 acc[:, th - shift :] = 0
                 wsum[: th - shift] = wsum[shift:]
@@ -335,7 +335,13 @@ class Predictor:
                     acc[:, :, x0 : x0 + tw] += p
                     wsum[:, x0 : x0 + tw] += weight_np
         rows = h - base
-        finalise(base, acc[:, :rows] / wsum[:rows][None])
+        finalise(base, _normalise(acc[:, :rows], wsum[:rows]))
+
+
+def _normalise(acc: np.ndarray, wsum: np.ndarray) -> np.ndarray:
+    """Weighted sums to the weighted mean, in place (these rows are final: no temporary copy)."""
+    np.divide(acc, wsum[None], out=acc)
+    return acc
 
 
 def _reduce(probs: np.ndarray, mask_out: np.ndarray, conf_out: np.ndarray) -> None:

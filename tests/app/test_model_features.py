@@ -28,20 +28,20 @@ def controller(window, tiny_model, monkeypatch):
     monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: QMessageBox.StandardButton.Ok)
     monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: QMessageBox.StandardButton.Ok)
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
-    controller = install_model_features(window)
-    controller.model_choice = str(tiny_model)
-    return controller
+    features = install_model_features(window)
+    features.autoseg.model_choice = str(tiny_model)
+    return features
 
 
-def idle(controller):
-    return controller.busy is None
+def idle(features):
+    return features.autoseg.busy is None
 
 
 def test_folder_autosegment_fills_masks_and_skips_edits(qtbot, window, controller, image_folder):
     window.open_folder(image_folder)
     window.doc.mask[:5, :5] = 4
     window._after_edit()  # img0 now holds the user's edit
-    controller.segment("folder")
+    controller.autoseg.segment("folder")
     qtbot.waitUntil(lambda: idle(controller), timeout=20000)
     assert window.project.status("img1") == ImageStatus.PREDICTED
     assert window.project.status("img2") == ImageStatus.PREDICTED
@@ -50,56 +50,6 @@ def test_folder_autosegment_fills_masks_and_skips_edits(qtbot, window, controlle
     assert window.mask_for("img1").shape == (120, 160)
     assert "img1" in window.file_list.model.uncertainty
     assert window.project.load_confidence("img1").shape == (120, 160)
-
-
-def test_cancel_stops_within_one_image(qtbot, window, controller, tmp_path):
-    folder = tmp_path / "many"
-    folder.mkdir()
-    for i in range(30):
-        Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(folder / f"f{i:02d}.png")
-    window.open_folder(folder)
-    seen = []
-    controller.with_model(lambda: None)
-    qtbot.waitUntil(lambda: idle(controller), timeout=20000)
-    controller.segment("folder")
-    controller.busy.progress.connect(lambda event: (seen.append(event), controller.busy and controller.busy.cancel()))
-    qtbot.waitUntil(lambda: idle(controller), timeout=20000)
-    predicted = [k for k in window.project.keys if window.project.status(k) == ImageStatus.PREDICTED]
-    assert 1 <= len(predicted) <= 2
-
-
-def test_a_failing_model_is_a_message_not_a_crash(qtbot, window, controller, image_folder, monkeypatch):
-    window.open_folder(image_folder)
-    messages = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *a: messages.append(text))
-    controller.with_model(lambda: None)
-    qtbot.waitUntil(lambda: idle(controller), timeout=20000)
-
-    def broken(image):
-        raise RuntimeError("the model fell over")
-
-    monkeypatch.setattr(controller.predictor, "predict", broken)
-    controller.segment("folder")
-    qtbot.waitUntil(lambda: idle(controller), timeout=20000)
-    assert any("fell over" in m for m in messages)
-    assert window.isVisible()
-
-
-def test_a_mismatched_checkpoint_is_refused_and_current_model_stays(qtbot, window, controller, image_folder, tmp_path, monkeypatch):
-    from segstudio.core.labels import LabelSet
-
-    window.open_folder(image_folder)
-    controller.with_model(lambda: None)
-    qtbot.waitUntil(lambda: idle(controller), timeout=20000)
-    current = controller.predictor
-    other = LabelSet(names=tuple(f"c{i}" for i in range(12)), colors=tuple((i, i, i) for i in range(12)))
-    config = model_config("unet", base_width=4, depth=2)
-    save_checkpoint(tmp_path / "other.safetensors", build_model(config), config, other)
-    messages = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *a: messages.append(text))
-    controller.choose_model(str(tmp_path / "other.safetensors"))
-    qtbot.waitUntil(lambda: idle(controller), timeout=20000)
-    assert controller.predictor is current and any("differ" in m for m in messages)
 
 
 def scene_folder_with_masks(window, tmp_path, n=8):
@@ -121,33 +71,33 @@ def scene_folder_with_masks(window, tmp_path, n=8):
 def test_retrain_accepts_a_better_model_and_keeps_a_version(qtbot, window, controller, tmp_path):
     scene_folder_with_masks(window, tmp_path)
     results = []
-    controller.retrain(FinetuneSettings(minutes=None, epochs=30, crop=(48, 48), lr=3e-3),
+    controller.retrain.retrain(FinetuneSettings(minutes=None, epochs=30, crop=(48, 48), lr=3e-3),
                        decide=lambda r: results.append(r) or r.improved)
     qtbot.waitUntil(lambda: idle(controller) and bool(results), timeout=120000)
     assert results[0].improved
     versions = list(window.project.models_dir.glob("*.safetensors"))
     assert len(versions) == 1
-    assert controller.predictor.checkpoint.path == versions[0]
-    assert controller.panel.versions.count() == 1
+    assert controller.autoseg.predictor.checkpoint.path == versions[0]
+    assert controller.autoseg.panel.versions.count() == 1
 
 
 def test_a_worse_model_is_not_swapped_in(qtbot, window, controller, tmp_path, monkeypatch):
     scene_folder_with_masks(window, tmp_path)
     first = []
-    controller.retrain(FinetuneSettings(minutes=None, epochs=30, crop=(48, 48), lr=3e-3),
+    controller.retrain.retrain(FinetuneSettings(minutes=None, epochs=30, crop=(48, 48), lr=3e-3),
                        decide=lambda r: first.append(r) or True)  # a good model to start from
     qtbot.waitUntil(lambda: idle(controller) and bool(first), timeout=120000)
-    weights = {k: v.clone() for k, v in controller.predictor.checkpoint.model.state_dict().items()}
+    weights = {k: v.clone() for k, v in controller.autoseg.predictor.checkpoint.model.state_dict().items()}
     versions = sorted(window.project.models_dir.glob("*.safetensors"))
     results = []
     # A learning rate this large wrecks the weights: the result is worse on the held-out images.
     import segstudio.app.retrain_dialog as dialog
 
     monkeypatch.setattr(dialog, "ask_accept", lambda parent, r, labels: results.append(r) or r.improved)
-    controller.retrain(FinetuneSettings(minutes=None, epochs=2, crop=(48, 48), lr=100.0))
+    controller.retrain.retrain(FinetuneSettings(minutes=None, epochs=2, crop=(48, 48), lr=100.0))
     qtbot.waitUntil(lambda: idle(controller) and bool(results), timeout=60000)
     assert not results[0].improved
-    state = controller.predictor.checkpoint.model.state_dict()
+    state = controller.autoseg.predictor.checkpoint.model.state_dict()
     assert all(torch.equal(weights[k], state[k]) for k in weights)
     assert sorted(window.project.models_dir.glob("*.safetensors")) == versions
 
@@ -164,7 +114,7 @@ def test_training_uses_a_snapshot_of_the_masks(qtbot, window, controller, tmp_pa
         return real(checkpoint, paths, masks, settings, device)
 
     monkeypatch.setattr(features, "retrain_job", spy)
-    controller.retrain(FinetuneSettings(minutes=None, epochs=2, crop=(48, 48)), decide=lambda r: False)
+    controller.retrain.retrain(FinetuneSettings(minutes=None, epochs=2, crop=(48, 48)), decide=lambda r: False)
     qtbot.waitUntil(lambda: "masks" in seen, timeout=20000)
     window.show_image("s0")
     window.doc.mask[:] = 9  # a "stroke" during training
@@ -175,9 +125,9 @@ def test_training_uses_a_snapshot_of_the_masks(qtbot, window, controller, tmp_pa
 def test_closing_during_training_stops_and_joins_cleanly(qtbot, window, controller, tmp_path, monkeypatch):
     scene_folder_with_masks(window, tmp_path, n=4)
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
-    controller.retrain(FinetuneSettings(minutes=10, crop=(48, 48)), decide=lambda r: True)
-    qtbot.waitUntil(lambda: controller.busy is not None and controller.busy.name == "training", timeout=20000)
-    worker = controller.busy
+    controller.retrain.retrain(FinetuneSettings(minutes=10, crop=(48, 48)), decide=lambda r: True)
+    qtbot.waitUntil(lambda: controller.autoseg.busy is not None and controller.autoseg.busy.name == "training", timeout=20000)
+    worker = controller.autoseg.busy
     window.close()
     assert not worker.is_running()
     assert not list(window.project.models_dir.glob("*.safetensors")) if window.project else True
