@@ -64,6 +64,8 @@ class SegmentEvent:
     confidence: np.ndarray | None = None
     mean_uncertainty: float | None = None
     error: str | None = None
+    mask_png: bytes | None = None  # encoded here, off the GUI thread
+    confidence_png: bytes | None = None
 
 
 @dataclass
@@ -107,7 +109,7 @@ def load_model_job(choice: str, device_preference: str, labelset) -> Callable:
     return job
 
 
-def segment_job(predictor, items: list[tuple[str, Path]], cpu_threads: int | None = None) -> Callable:
+def segment_job(predictor, items: list[tuple[str, Path]], cpu_threads: int | None = None, labelset=None) -> Callable:
     """Job: predicts ``(stem, image path)`` items one by one, yielding a ``SegmentEvent`` per image."""
 
     def job(should_stop):
@@ -129,8 +131,13 @@ def segment_job(predictor, items: list[tuple[str, Path]], cpu_threads: int | Non
                     continue
                 prediction = predictor.predict(image)
                 del image
+                from segstudio.core.maskio import encode_grey_png, encode_index_png
+
+                labels = labelset or predictor.checkpoint.labelset
                 yield SegmentEvent("result", stem, i, total, time.monotonic() - started, prediction.mask,
-                                   prediction.confidence, prediction.mean_uncertainty)
+                                   prediction.confidence, prediction.mean_uncertainty,
+                                   mask_png=encode_index_png(prediction.mask, labels),
+                                   confidence_png=encode_grey_png(prediction.confidence))
             return total
         finally:
             torch.set_num_threads(previous)
@@ -404,7 +411,7 @@ class AutoSegmentController(QObject):
         self._force = force
         self._report = SegmentReport(requested=len(items))
         self._started = time.monotonic()
-        worker = Worker(segment_job(self.predictor, items), name="auto-segment")
+        worker = Worker(segment_job(self.predictor, items, labelset=self._labelset()), name="auto-segment")
         worker.progress.connect(self._on_event)
         worker.result.connect(lambda _done: self._on_run_end(False))
         worker.cancelled.connect(lambda: self._on_run_end(True))
@@ -420,7 +427,12 @@ class AutoSegmentController(QObject):
             if file_list is not None and hasattr(file_list, "set_error"):
                 file_list.set_error(event.stem, report.errors[event.stem])
         else:
-            applied = self.window.apply_model_mask(event.stem, event.mask, event.confidence, force=self._force)
+            encoded = (event.mask_png, event.confidence_png) if event.mask_png is not None else None
+            try:
+                applied = self.window.apply_model_mask(event.stem, event.mask, event.confidence, force=self._force,
+                                                       encoded=encoded)
+            except TypeError:  # a window without the pre-encoded path
+                applied = self.window.apply_model_mask(event.stem, event.mask, event.confidence, force=self._force)
             (report.applied if applied else report.refused).append(event.stem)
             if applied:
                 self.window.file_list.set_uncertainty(event.stem, float(event.mean_uncertainty))

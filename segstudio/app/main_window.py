@@ -39,7 +39,7 @@ from segstudio.app.progress import ProgressArea
 from segstudio.app.settings import Settings
 from segstudio.app.tools import TOOL_CLASSES
 from segstudio.app.worker import WorkerRegistry
-from segstudio.core.imageio import ImageReadError, read_image
+from segstudio.core.imageio import ImageReadError, read_image, read_image_size
 from segstudio.core.labels import LabelSet, LabelSetError
 from segstudio.core.maskio import MaskFormatError
 from segstudio.core.project import ImageStatus, Project
@@ -454,12 +454,21 @@ class MainWindow(QMainWindow):
                 out[key] = mask.copy()
         return out
 
-    def apply_model_mask(self, key: str, mask: np.ndarray, confidence=None, force: bool = False) -> bool:
-        """Puts a model's mask on an image; never over the user's work unless forced."""
+    def apply_model_mask(self, key: str, mask: np.ndarray, confidence=None, force: bool = False,
+                         encoded: tuple[bytes, bytes | None] | None = None) -> bool:
+        """Puts a model's mask on an image; never over the user's work unless forced.
+
+        ``encoded`` = (mask PNG, confidence PNG) made by the worker: for an
+        image that is not open, the GUI thread then only writes the files
+        (no image decode, no PNG encode), which keeps a folder pre-fill from
+        stalling the window.
+        """
         if self.project is None or key not in self.project.keys:
             return False
         if self.project.status(key) in (ImageStatus.EDITED, ImageStatus.REVIEWED) and not force:
             return False
+        if encoded is not None and self.documents.get(key) is None and self._write_model_mask(key, mask, encoded):
+            return True
         doc = self.documents.get(key) or self._load_document(key)
         if doc is None or doc.mask.shape != mask.shape:
             return False
@@ -481,6 +490,27 @@ class MainWindow(QMainWindow):
             self.canvas.refresh_overlay()
             self._update_shares()
             self._update_index_label()
+        self.mask_changed.emit(key)
+        return True
+
+    def _write_model_mask(self, key: str, mask: np.ndarray, encoded) -> bool:
+        """Saves a model's mask for an image that is not open; False to take the slow path."""
+        try:
+            width, height = read_image_size(self.project.image_path(key))
+        except (ImageReadError, OSError):
+            return False
+        if mask.shape != (height, width):
+            return False
+        mask_png, confidence_png = encoded
+        try:
+            self.project.save_mask(key, mask, encoded=mask_png)
+            if confidence_png is not None:
+                self.project.save_confidence(key, None, encoded=confidence_png)
+        except OSError:
+            return False  # kept in memory instead; the autosaver retries
+        self.project.set_status(key, ImageStatus.PREDICTED)
+        self.autosaver.edited()  # the state (statuses) is saved with the next autosave
+        self.file_list.refresh(key)
         self.mask_changed.emit(key)
         return True
 

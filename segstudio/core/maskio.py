@@ -48,6 +48,13 @@ def encode_index_png(mask: np.ndarray, labelset: LabelSet) -> bytes:
     return buffer.getvalue()
 
 
+def encode_grey_png(array: np.ndarray) -> bytes:
+    """An 8-bit single-channel PNG (e.g. a confidence map), fast compression."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(array, dtype=np.uint8), mode="L").save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
 def write_index_png(path: str | Path, mask: np.ndarray, labelset: LabelSet) -> None:
     """Palette-mode PNG of class ids, written atomically."""
     atomic_write_bytes(Path(path), encode_index_png(mask, labelset))

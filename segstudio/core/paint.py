@@ -43,15 +43,41 @@ def _writable(sub: np.ndarray, protected: Iterable[int]) -> np.ndarray | None:
 
 
 def _apply(mask: np.ndarray, rect: Rect, shape_mask: np.ndarray, class_id: int, protected) -> Rect | None:
-    """Writes ``class_id`` where ``shape_mask`` is set and the pixel is not protected."""
+    """Writes ``class_id`` where ``shape_mask`` is set and the pixel is not protected;
+    returns ``rect`` if a pixel changed, else None."""
     y0, x0, y1, x1 = rect
     sub = mask[y0:y1, x0:x1]
     allowed = _writable(sub, protected)
-    target = shape_mask if allowed is None else (shape_mask & allowed)
+    target = shape_mask & (sub != class_id)
+    if allowed is not None:
+        target &= allowed
     if not target.any():
         return None
     sub[target] = class_id
     return rect
+
+
+def capsule_stamp(rect: Rect, p0_yx: Sequence[float], p1_yx: Sequence[float], radius: float) -> np.ndarray:
+    """Bool array over ``rect``: pixels whose centre lies within ``radius`` of segment p0-p1.
+
+    Pixel (i, j) covers [i, i+1) x [j, j+1) in the coordinates the canvas
+    reports, so its centre is (i + 0.5, j + 0.5): the painted disk is the one
+    the round brush cursor shows. The radius is at least sqrt(1/2), so the
+    pixel under every point of the segment is painted (no gaps, whatever the
+    speed of the mouse).
+    """
+    y0, x0, y1, x1 = rect
+    r = max(float(radius), 0.7072)
+    ay, ax = float(p0_yx[0]) - y0 - 0.5, float(p0_yx[1]) - x0 - 0.5
+    dy, dx = float(p1_yx[0]) - float(p0_yx[0]), float(p1_yx[1]) - float(p0_yx[1])
+    ys = np.arange(y1 - y0, dtype=np.float32)[:, None] - ay
+    xs = np.arange(x1 - x0, dtype=np.float32)[None, :] - ax
+    length2 = dy * dy + dx * dx
+    if length2 > 0:
+        t = np.clip((ys * dy + xs * dx) / length2, 0.0, 1.0)
+        ys = ys - t * dy
+        xs = xs - t * dx
+    return ys * ys + xs * xs <= r * r
 
 
 def paint_segment(
@@ -62,29 +88,22 @@ def paint_segment(
     class_id: int,
     protected: Iterable[int] = frozenset(),
 ) -> Rect | None:
-    """A round-capped thick line from p0 to p1 (a brush stroke between two mouse events)."""
-    r = max(0.5, float(radius))
-    ys, xs = (p0_yx[0], p1_yx[0]), (p0_yx[1], p1_yx[1])
-    pad = int(np.ceil(r)) + 1
-    rect = clip_rect((int(min(ys)) - pad, int(min(xs)) - pad, int(max(ys)) + pad + 1, int(max(xs)) + pad + 1), mask.shape)
+    """A round-capped thick line from p0 to p1 (a brush stroke between two mouse events).
+
+    Works on the segment's bounding rect only; returns that rect when a pixel
+    changed, else None.
+    """
+    r = max(float(radius), 0.7072)
+    ys, xs = (float(p0_yx[0]), float(p1_yx[0])), (float(p0_yx[1]), float(p1_yx[1]))
+    rect = clip_rect(
+        (int(np.floor(min(ys) - r)), int(np.floor(min(xs) - r)),
+         int(np.ceil(max(ys) + r)) + 1, int(np.ceil(max(xs) + r)) + 1),
+        mask.shape,
+    )
     if rect is None:
         return None
-    y0, x0, y1, x1 = rect
-    stamp = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    # Sub-pixel precision (shift=4) keeps small brushes round and centred.
-    shift = 4
-    scale = 1 << shift
-    a = (int(round((p0_yx[1] - x0) * scale)), int(round((p0_yx[0] - y0) * scale)))
-    b = (int(round((p1_yx[1] - x0) * scale)), int(round((p1_yx[0] - y0) * scale)))
-    if r <= 0.75:
-        cv2.line(stamp, (a[0] >> shift, a[1] >> shift), (b[0] >> shift, b[1] >> shift), 1, 1)
-    else:
-        rr = int(round((r - 0.5) * scale))
-        cv2.circle(stamp, a, rr, 1, -1, cv2.LINE_8, shift)
-        cv2.circle(stamp, b, rr, 1, -1, cv2.LINE_8, shift)
-        if a != b:
-            cv2.line(stamp, (a[0] >> shift, a[1] >> shift), (b[0] >> shift, b[1] >> shift), 1, max(1, int(round(2 * r - 1))))
-    return _apply(mask, rect, stamp.astype(bool), class_id, protected)
+    stamp = capsule_stamp(rect, p0_yx, p1_yx, r)
+    return _apply(mask, rect, stamp, class_id, protected)
 
 
 def paint_disk(
@@ -142,7 +161,8 @@ def fill_polygon(
         return None
     y0, x0, y1, x1 = rect
     stamp = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    poly = np.round(np.stack([pts[:, 1] - x0, pts[:, 0] - y0], axis=1) * 16).astype(np.int32)
+    # cv2 puts pixel centres on integer coordinates; ours are at i + 0.5.
+    poly = np.round(np.stack([pts[:, 1] - x0 - 0.5, pts[:, 0] - y0 - 0.5], axis=1) * 16).astype(np.int32)
     cv2.fillPoly(stamp, [poly], 1, cv2.LINE_8, 4)
     return _apply(mask, rect, stamp.astype(bool), class_id, protected)
 

@@ -251,18 +251,28 @@ class Project:
             return None
         return read_index_png(path, self.labelset, shape)
 
-    def save_mask(self, key: str, mask: np.ndarray) -> None:
-        """Writes the key's mask as an index PNG, atomically; raises SaveError on failure."""
+    def save_mask(self, key: str, mask: np.ndarray, encoded: bytes | None = None) -> None:
+        """Writes the key's mask as an index PNG, atomically; raises SaveError on failure.
+
+        ``encoded`` is the PNG already made by ``maskio.encode_index_png`` (a
+        worker thread encodes, so the GUI thread only writes).
+        """
         if not self.writable:
             raise SaveError(errno.EROFS, f"cannot save {self.mask_path(key)}: the folder is read-only")
-        write_index_png(self.mask_path(key), mask, self.labelset)
+        if encoded is not None:
+            atomic_write_bytes(self.mask_path(key), encoded)
+        else:
+            write_index_png(self.mask_path(key), mask, self.labelset)
         self.image_info(key)["saved_at"] = time.time()
 
-    def save_confidence(self, key: str, confidence: np.ndarray) -> None:
+    def save_confidence(self, key: str, confidence: np.ndarray, encoded: bytes | None = None) -> None:
         """Stores a model's confidence (uint8 H x W, 0..255) as a grey PNG, atomically."""
         path = self.confidence_dir / f"{key}.png"
         if not self.writable:
             raise SaveError(errno.EROFS, f"cannot save {path}: the folder is read-only")
+        if encoded is not None:
+            atomic_write_bytes(path, encoded)
+            return
         conf = np.ascontiguousarray(confidence)
         if conf.ndim != 2:
             raise ValueError(f"confidence must be H x W, got shape {conf.shape}")

@@ -82,7 +82,7 @@ def test_unknown_colours_listed_most_frequent_first_up_to_five(tmp_path):
 
 def test_palette_png_holding_label_colours_at_other_indices_is_read_by_colour(tmp_path):
     # A colour mask some tool saved palette-mode: index 0 -> Road's colour, 1 -> Car's.
-    img = Image.fromarray(np.array([[0, 1], [1, 0]], np.uint8), mode="P") if False else Image.new("P", (2, 2))
+    img = Image.new("P", (2, 2))
     img.putdata([0, 1, 1, 0])
     img.putpalette(list(CAMVID.colors[3]) + list(CAMVID.colors[8]) + [0] * 762)
     img.save(tmp_path / "p.png")
