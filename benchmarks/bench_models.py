@@ -41,10 +41,12 @@ def _timed(fn, device: torch.device, repeats: int) -> float:
     return (time.perf_counter() - start) / repeats
 
 
-def bench_one(name: str, device: torch.device, batch: int, size: tuple[int, int], repeats: int) -> dict:
+def bench_one(name: str, device: torch.device, batch: int, size: tuple[int, int], repeats: int,
+              width: int | None = None) -> dict:
     """Times one model at one batch size on one device; returns a table row."""
     torch.manual_seed(0)
-    model = build_model(model_config(name)).to(device)
+    overrides = {"base_width": width} if width and name.startswith("unet") else {}
+    model = build_model(model_config(name, **overrides)).to(device)
     cuda = device.type == "cuda"
     memory_format = torch.channels_last if cuda else torch.contiguous_format
     model = model.to(memory_format=memory_format)
@@ -119,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="all = the CPU, plus CUDA when available")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     parser.add_argument("--size", default="360x480", help="HxW (default 360x480)")
+    parser.add_argument("--width", type=int, help="U-Net base width override (the shipped model uses 16)")
     args = parser.parse_args(argv)
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -138,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             label = f"CPU {platform.processor() or platform.machine()} ({args.threads} threads)"
         for name in models:
             for batch in batches:
-                row = bench_one(name, device, batch, (h, w), args.repeats)
+                row = bench_one(name, device, batch, (h, w), args.repeats, args.width)
                 row["device_label"] = label
                 rows.append(row)
                 print(f"# {label} {name} batch {batch}: "
