@@ -86,6 +86,20 @@ class Canvas(QGraphicsView):
         self.scene().addItem(self.preview_item)
         self.brush_radius = 8.0
 
+    _CURSORS = {
+        "cross": Qt.CursorShape.CrossCursor,
+        "pointing": Qt.CursorShape.PointingHandCursor,
+        "arrow": Qt.CursorShape.ArrowCursor,
+    }
+
+    def set_tool(self, tool) -> None:
+        self.tool = tool
+        self.set_preview_path([])
+        self.viewport().setCursor(self._tool_cursor())
+
+    def _tool_cursor(self):
+        return self._CURSORS.get(getattr(self.tool, "cursor", "cross"), Qt.CursorShape.CrossCursor)
+
     # --- content -------------------------------------------------------------
     def set_content(self, image: np.ndarray, mask: np.ndarray, labelset: LabelSet, confidence=None) -> None:
         self.mask = mask
@@ -243,7 +257,7 @@ class Canvas(QGraphicsView):
     def mouseReleaseEvent(self, event) -> None:
         if self._panning and event.button() in (Qt.MouseButton.MiddleButton, Qt.MouseButton.LeftButton):
             self._panning = False
-            self.viewport().setCursor(Qt.CursorShape.CrossCursor)
+            self.viewport().setCursor(self._tool_cursor())
             return
         if event.button() == Qt.MouseButton.LeftButton and self._pressed:
             self._pressed = False
@@ -273,7 +287,7 @@ class Canvas(QGraphicsView):
     def keyReleaseEvent(self, event) -> None:
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space_down = False
-            self.viewport().setCursor(Qt.CursorShape.CrossCursor)
+            self.viewport().setCursor(self._tool_cursor())
             return
         super().keyReleaseEvent(event)
 

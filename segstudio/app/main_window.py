@@ -1,14 +1,8 @@
 """The main window: assembles the canvas, docks, tools, menus and status bar.
 
 It owns the editing session (the open folder's project, the documents of
-visited images, the active tool) and offers a small API to the model
-features (auto-segment, retrain):
-
-- ``project``, ``current_key()``, ``selected_keys()``
-- ``mask_for(key)``, ``mask_snapshot(keys)`` (copies, safe to hand to a thread)
-- ``apply_model_mask(key, mask, confidence=None, force=False) -> bool``
-- ``menu(name)``, ``add_dock(dock, area)``, ``progress``, ``workers``, ``settings``
-- signals ``project_opened``, ``current_image_changed``, ``mask_changed``
+visited images, the active tool); the parts live in their own modules
+(canvas, tools, editor, autosave, progress, settings, docks).
 """
 
 from __future__ import annotations
@@ -17,9 +11,10 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
+    QDockWidget,
     QFileDialog,
     QLabel,
     QMainWindow,
@@ -48,6 +43,37 @@ log = logging.getLogger(__name__)
 
 
 class MainWindow(QMainWindow):
+    """SegStudio's window. The API other parts (model panel, auto-segment, retrain) use:
+
+    Attributes
+        ``project``: the open ``core.project.Project`` or ``None``.
+        ``progress``: the status-bar progress area (``begin(title, cancel_callback)
+        -> handle``, ``update(fraction, text, eta_s=None)``, ``end()``).
+        ``workers``: the ``WorkerRegistry``; closing asks when a job is running,
+        then stops and joins every worker before saving.
+        ``settings``: ``app.settings.Settings`` (typed QSettings getters).
+        ``autosaver``: ``save_now()`` flushes every edit to disk (blocking).
+    Signals
+        ``project_opened(object)`` (the Project), ``current_image_changed(str)``
+        (the key), ``mask_changed(str)`` (a key whose mask was edited or replaced).
+    Methods
+        ``current_stem() -> str | None`` (alias ``current_key``);
+        ``selected_stems() -> list[str]`` (the file list's selection, else the
+        current image; alias ``selected_keys``);
+        ``mask_for(stem)``: the live in-memory mask when the image is open or was
+        edited this session, else read from disk, else ``None`` (do not modify);
+        ``mask_snapshot(stems) -> dict[str, ndarray]``: copies, safe for a thread;
+        ``apply_model_mask(stem, mask, confidence=None, force=False) -> bool``:
+        refused (False) when the image is EDITED or REVIEWED unless ``force``;
+        sets PREDICTED, one undo step, refreshes the canvas, saves via the
+        autosaver, stores the confidence;
+        ``menu(name) -> QMenu`` for File/Edit/View/Image/Model/Help;
+        ``add_dock(dock, area)`` (also adds its toggle to the View menu).
+
+    "Stem" here is the project's key: the image's stem, or its file name when
+    two images share a stem (see ``core.project``).
+    """
+
     project_opened = Signal(object)
     current_image_changed = Signal(str)
     mask_changed = Signal(str)
@@ -72,10 +98,12 @@ class MainWindow(QMainWindow):
         self._setup_menus()
         self._setup_statusbar()
         geometry, state = self.settings.window()
+        self._restored_layout = False
+        self._shown_once = False
         if geometry is not None:
             self.restoreGeometry(geometry)
             if state is not None:
-                self.restoreState(state)
+                self._restored_layout = bool(self.restoreState(state))
         else:
             self.resize(1400, 900)
 
@@ -151,17 +179,21 @@ class MainWindow(QMainWindow):
         self._action(f, "Quit", self.close, QKeySequence.StandardKey.Quit)
         e = self._menus["Edit"]
         self._action(e, "Undo", self.undo, QKeySequence.StandardKey.Undo)
-        self._action(e, "Redo", self.redo, "Ctrl+Shift+Z")
-        self._action(e, "Redo (alt)", self.redo, "Ctrl+Y").setVisible(False)
+        redo = self._action(e, "Redo", self.redo, "Ctrl+Shift+Z")
+        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
         e.addSeparator()
         self._action(e, "Brush smaller", lambda: self.size_spin.setValue(max(1, int(self.size_spin.value() / 1.25))), "[")
         self._action(e, "Brush larger", lambda: self.size_spin.setValue(int(self.size_spin.value() * 1.25) + 1), "]")
         self.void_only_action = self._action(e, "Paint Only Over Void", self._toggle_void_only, checkable=True)
+        # Visible actions: Qt disables the shortcut of a hidden action.
+        self.class_menu = e.addMenu("Current Class")
+        self.class_actions: list[QAction] = []
         for cid in range(12):
             key = "1234567890-="[cid]
-            self._action(e, f"Class {cid}", lambda _=False, c=cid: self._set_class(c), key).setVisible(False)
+            self.class_actions.append(self._action(self.class_menu, f"Class {cid}", lambda _=False, c=cid: self._set_class(c), key))
         v = self._menus["View"]
-        self._action(v, "Fit to Window", self.canvas.fit, "Home")
+        fit = self._action(v, "Fit to Window", self.canvas.fit, "Home")
+        fit.setShortcuts([QKeySequence("Home"), QKeySequence("Ctrl+0")])
         self._action(v, "Actual Size (1:1)", lambda: self.canvas.set_zoom(1.0), "Ctrl+1")
         self._action(v, "Zoom In", lambda: self.canvas.set_zoom(self.canvas.zoom() * 1.25), QKeySequence.StandardKey.ZoomIn)
         self._action(v, "Zoom Out", lambda: self.canvas.set_zoom(self.canvas.zoom() / 1.25), QKeySequence.StandardKey.ZoomOut)
@@ -202,6 +234,12 @@ class MainWindow(QMainWindow):
         if folder:
             self.open_folder(folder)
 
+    def _name_class_actions(self, labelset: LabelSet) -> None:
+        for cid, action in enumerate(self.class_actions):
+            action.setVisible(cid < labelset.num_classes)
+            if cid < labelset.num_classes:
+                action.setText(f"{cid}  {labelset.names[cid]}")
+
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
         for folder in self.settings.recent_folders:
@@ -220,14 +258,18 @@ class MainWindow(QMainWindow):
         self.settings.add_recent_folder(str(Path(folder).resolve()))
         self.setWindowTitle(f"SegStudio — {Path(folder).name}")
         self.palette.set_labelset(project.labelset)
+        self._name_class_actions(project.labelset)
+        if not self._restored_layout:
+            self._fit_palette()
         self.file_list.set_project(project)
         for warning in project.warnings:
             self.statusBar().showMessage(warning, 15000)
         if project.recovered_from_crash:
             QMessageBox.information(self, "Recovered", "\n".join(project.warnings))
+        self.save_label.setText("saved" if project.writable else "read-only folder")
         self.project_opened.emit(project)
         if project.keys:
-            self.show_image(project.current)
+            self._show_first_readable(project.current)
         else:
             self.statusBar().showMessage(f"No images in {folder}", 10000)
         return True
@@ -277,7 +319,7 @@ class MainWindow(QMainWindow):
         self.tools[self._tool_name].cancel()
         self._remember_view()
         if self.doc is not None and self.doc.dirty:
-            self.autosaver.save_now()
+            self.autosaver.save_now(block=False)  # big masks are written by a worker
         doc = self._load_document(key)
         if doc is None:
             return
@@ -289,6 +331,15 @@ class MainWindow(QMainWindow):
         self._update_shares()
         self._update_index_label()
         self.current_image_changed.emit(key)
+
+    def _show_first_readable(self, key: str) -> None:
+        """Shows ``key``, or the next image that can be read (an unreadable one gets a badge)."""
+        keys = self.project.keys
+        start = keys.index(key)
+        for candidate in (keys[start:] + keys[:start])[:50]:  # bounded: a folder of broken files
+            self.show_image(candidate)
+            if self.doc is not None:
+                return
 
     def _step(self, direction: int, unreviewed_only: bool = False) -> None:
         key = self.file_list.next_key(self.current_key(), direction, unreviewed_only)
@@ -334,6 +385,7 @@ class MainWindow(QMainWindow):
     def edit_finished(self, step) -> None:
         if step is None or self.doc is None:
             return
+        self.doc.counts_step(step)
         self._after_edit()
 
     def _after_edit(self) -> None:
@@ -354,7 +406,7 @@ class MainWindow(QMainWindow):
         if previous and previous != name:
             self.tools[previous].deactivate()
         self._tool_name = name
-        self.canvas.tool = self.tools[name]
+        self.canvas.set_tool(self.tools[name])
         self.tool_actions[name].setChecked(True)
 
     def _set_class(self, cid: int) -> None:
@@ -387,6 +439,7 @@ class MainWindow(QMainWindow):
         if self.doc is not None and not self.history.in_stroke:
             rect = self.history.undo(self.doc.mask)
             if rect is not None:
+                self.doc.counts_changed()
                 self.canvas.refresh_overlay(rect)
                 self._after_edit()
 
@@ -394,12 +447,14 @@ class MainWindow(QMainWindow):
         if self.doc is not None and not self.history.in_stroke:
             rect = self.history.redo(self.doc.mask)
             if rect is not None:
+                self.doc.counts_changed()
                 self.canvas.refresh_overlay(rect)
                 self._after_edit()
 
     def _update_shares(self) -> None:
         if self.doc is not None:
-            self.palette.set_shares(np.bincount(self.doc.mask.ravel(), minlength=self.project.labelset.num_classes))
+            # Cached and updated per step: a bincount of 8000x6000 would cost 0.75 s.
+            self.palette.set_shares(self.doc.class_counts()[: self.project.labelset.num_classes])
 
     def _show_cursor(self, row: int, col: int) -> None:
         if row < 0 or self.doc is None:
@@ -422,12 +477,15 @@ class MainWindow(QMainWindow):
             self.open_folder(self.project.folder)
 
     # --- API for model features ----------------------------------------------------------
-    def current_key(self) -> str | None:
+    def current_stem(self) -> str | None:
         return self.doc.key if self.doc else None
 
-    def selected_keys(self) -> list[str]:
+    def selected_stems(self) -> list[str]:
         keys = self.file_list.selected_keys()
         return keys or ([self.doc.key] if self.doc else [])
+
+    current_key = current_stem
+    selected_keys = selected_stems
 
     def menu(self, name: str):
         return self._menus[name]
@@ -435,6 +493,28 @@ class MainWindow(QMainWindow):
     def add_dock(self, dock, area=Qt.DockWidgetArea.RightDockWidgetArea) -> None:
         self.addDockWidget(area, dock)
         self._menus["View"].addAction(dock.toggleViewAction())
+        if area == Qt.DockWidgetArea.RightDockWidgetArea and not self._restored_layout:
+            self._fit_palette()
+
+    def _fit_palette(self) -> None:
+        """Gives the class palette the height of all its rows, above docks added below it."""
+        table = getattr(self.palette, "table", None)
+        if table is None:
+            return
+        needed = table.verticalHeader().length() + table.horizontalHeader().height() + 70
+        right = Qt.DockWidgetArea.RightDockWidgetArea
+        others = [d for d in self.findChildren(QDockWidget)
+                  if d is not self.palette and d.isVisible() and self.dockWidgetArea(d) == right]
+        # Never squeeze the docks below it under their preferred height.
+        room = self.centralWidget().height() - sum(d.sizeHint().height() for d in others)
+        self.resizeDocks([self.palette], [max(200, min(needed, room))], Qt.Orientation.Vertical)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._shown_once:
+            self._shown_once = True
+            if not self._restored_layout:
+                QTimer.singleShot(0, self._fit_palette)  # once the dock layout has its geometry
 
     def mask_for(self, key: str) -> np.ndarray | None:
         doc = self.documents.get(key)
@@ -469,12 +549,22 @@ class MainWindow(QMainWindow):
             return False
         if encoded is not None and self.documents.get(key) is None and self._write_model_mask(key, mask, encoded):
             return True
+        mask = np.asarray(mask)
         doc = self.documents.get(key) or self._load_document(key)
         if doc is None or doc.mask.shape != mask.shape:
             return False
-        before = doc.mask.copy()
-        doc.mask[...] = mask
-        doc.history.push_whole(before, doc.mask)  # one undoable step
+        if doc.history.in_stroke:
+            if not force:
+                return False  # the user is painting on it right now
+            self.tools[self._tool_name].cancel()  # ends the stroke as its own step
+        if confidence is not None and np.shape(confidence) != mask.shape:
+            log.warning("confidence for %s has shape %s, mask %s; dropped", key, np.shape(confidence), mask.shape)
+            confidence = None
+        step = doc.history.push_whole(doc.mask, mask)  # one undoable step (diff bbox only)
+        if step is not None:
+            y0, x0, y1, x1 = step.rect
+            doc.mask[y0:y1, x0:x1] = step.after
+        doc.counts_step(step)
         doc.confidence = confidence
         doc.mark_edited()
         self.project.set_status(key, ImageStatus.PREDICTED)
@@ -487,7 +577,10 @@ class MainWindow(QMainWindow):
         self.file_list.refresh(key)
         if self.doc is doc:
             self.canvas.set_confidence(confidence)
-            self.canvas.refresh_overlay()
+            if self.canvas.show_low_confidence:
+                self.canvas.refresh_overlay()
+            elif step is not None:
+                self.canvas.refresh_overlay(step.rect)
             self._update_shares()
             self._update_index_label()
         self.mask_changed.emit(key)

@@ -1,4 +1,12 @@
-"""The status-bar progress area shared by every long job (one at a time is shown)."""
+"""The status-bar progress area shared by every long job (one at a time is shown).
+
+``handle = window.progress.begin(title, cancel_callback)`` shows it (Cancel
+calls ``cancel_callback``, e.g. ``worker.cancel``; ``None`` disables it);
+``update(fraction, text, eta_s=None)`` moves the bar (the ETA is estimated
+from the elapsed time when not given); ``end()`` hides it. The handle has the
+same ``update``/``end``; a handle from an earlier ``begin`` no longer moves
+the bar once another job began.
+"""
 
 from __future__ import annotations
 
@@ -23,10 +31,12 @@ class ProgressArea(QWidget):
             layout.addWidget(w)
         self._cancel = None
         self._started = 0.0
+        self._generation = 0
         self.cancel_button.clicked.connect(self._on_cancel)
         self.setVisible(False)
 
-    def begin(self, title: str, cancel_callback=None) -> None:
+    def begin(self, title: str, cancel_callback=None) -> "ProgressHandle":
+        self._generation += 1
         self._cancel = cancel_callback
         self._started = time.monotonic()
         self.label.setText(title)
@@ -35,6 +45,11 @@ class ProgressArea(QWidget):
         self.cancel_button.setEnabled(cancel_callback is not None)
         self.cancel_button.setText("Cancel")
         self.setVisible(True)
+        return ProgressHandle(self, self._generation)
+
+    @property
+    def active(self) -> bool:
+        return not self.isHidden()
 
     def update(self, fraction: float, text: str = "", eta_s: float | None = None) -> None:
         fraction = max(0.0, min(1.0, fraction))
@@ -54,3 +69,21 @@ class ProgressArea(QWidget):
             self.cancel_button.setEnabled(False)
             self.cancel_button.setText("Stopping…")
             self._cancel()
+
+
+class ProgressHandle:
+    """What ``begin`` returns: ``update``/``end`` for that job only."""
+
+    def __init__(self, area: ProgressArea, generation: int) -> None:
+        self._area, self._generation = area, generation
+
+    def _current(self) -> bool:
+        return self._area._generation == self._generation
+
+    def update(self, fraction: float, text: str = "", eta_s: float | None = None) -> None:
+        if self._current():
+            self._area.update(fraction, text, eta_s)
+
+    def end(self) -> None:
+        if self._current():
+            self._area.end()

@@ -35,7 +35,7 @@ def main(out: str) -> int:
         project.close()
         window = MainWindow(settings=Settings(QSettings(str(Path(tmp) / "s.ini"), QSettings.Format.IniFormat)))
         install_model_features(window, interactive=False)
-        window.resize(1440, 860)
+        window.resize(1440, 1000)
         window.show()
         window.open_folder(folder)
         window.show_image(project.keys[1])
@@ -45,10 +45,32 @@ def main(out: str) -> int:
             app.processEvents()
         window.canvas.fit()
         app.processEvents()
+        _hover_over_class(window, 8)  # the brush circle and the status bar's position/class
+        app.processEvents()
         window.grab().save(out)
         window.close()
     print(f"wrote {out}")
     return 0
+
+
+def _hover_over_class(window, class_id: int) -> None:
+    """Moves the mouse (a synthetic event) to the middle of ``class_id``'s pixels."""
+    import numpy as np
+    from PySide6.QtCore import QEvent, QPointF, Qt
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    ys, xs = np.nonzero(window.doc.mask == class_id)
+    if ys.size == 0:
+        return
+    i = int(np.argmin((ys - np.median(ys)) ** 2 + (xs - np.median(xs)) ** 2))
+    viewport = window.canvas.viewport()
+    pos = QPointF(window.canvas.mapFromScene(QPointF(xs[i] + 0.5, ys[i] + 0.5)))
+    event = QMouseEvent(
+        QEvent.Type.MouseMove, pos, QPointF(viewport.mapToGlobal(pos.toPoint())),
+        Qt.MouseButton.NoButton, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(viewport, event)
 
 
 if __name__ == "__main__":

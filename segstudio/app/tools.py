@@ -19,6 +19,7 @@ class Tool:
     name = "tool"
     label = "Tool"
     shortcut = ""
+    cursor = "cross"  # the canvas maps it to a Qt cursor shape: cross | pointing | arrow
     uses_brush = False  # shows the brush-size circle
 
     def __init__(self, ctx) -> None:
@@ -171,7 +172,7 @@ class LassoTool(Tool):
 
 
 class EyedropperTool(Tool):
-    name, label, shortcut = "eyedropper", "Pick class", "I"
+    name, label, shortcut, cursor = "eyedropper", "Pick class", "I", "pointing"
 
     def press(self, yx, modifiers=None) -> None:
         cid = pick_class(self.ctx.mask, yx)

@@ -1,0 +1,187 @@
+"""Autosave, background saves, failures and retries, reopening, the document cache."""
+
+import numpy as np
+from PySide6.QtCore import QPointF, QTimer
+from PySide6.QtWidgets import QMessageBox
+
+import segstudio.app.autosave as autosave
+import segstudio.core.atomic as atomic
+from segstudio.app.editor import DocumentCache, ImageDocument, class_counts
+from segstudio.core.maskio import read_index_png
+from segstudio.core.project import ImageStatus
+from tests.app.conftest import drag
+
+VOID = 11
+
+
+def mask_file(folder, key):
+    return folder / ".segstudio" / "masks" / f"{key}.png"
+
+
+def test_continuous_painting_still_saves_within_two_seconds(qtbot, opened, image_folder):
+    w = opened
+    w._set_class(2)
+    drag(qtbot, w, [(10, 10), (10, 40)])
+    # Keep "editing" every 200 ms: the idle timer alone would never fire.
+    ticker = QTimer()
+    ticker.timeout.connect(w.autosaver.edited)
+    ticker.start(200)
+    try:
+        qtbot.waitUntil(lambda: mask_file(image_folder, "img0").exists(), timeout=2600)
+    finally:
+        ticker.stop()
+    assert np.array_equal(read_index_png(mask_file(image_folder, "img0"), 12), w.doc.mask)
+
+
+def test_big_masks_are_saved_by_a_worker_and_later_edits_stay_unsaved(qtbot, opened, image_folder, monkeypatch):
+    w = opened
+    monkeypatch.setattr(autosave, "BACKGROUND_PIXELS", 100)  # every mask counts as big
+    w._set_class(5)
+    drag(qtbot, w, [(30, 30), (30, 90)])
+    first = w.doc.mask.copy()
+    assert w.autosaver.save_now(block=False)
+    assert w.autosaver.is_saving() and w.save_label.text() == "saving…"
+    w.doc.mask[100:110, 100:110] = 1  # an edit while the worker writes
+    w.doc.mark_edited()
+    qtbot.waitUntil(lambda: not w.autosaver.is_saving(), timeout=3000)
+    assert np.array_equal(read_index_png(mask_file(image_folder, "img0"), 12), first)
+    assert w.doc.dirty  # the later edit is not marked saved
+    assert w.autosaver.save_now()  # blocking: everything on disk now
+    assert np.array_equal(read_index_png(mask_file(image_folder, "img0"), 12), w.doc.mask)
+    assert not w.doc.dirty and w.save_label.text() == "saved"
+
+
+def test_a_failed_background_save_keeps_edits_shows_it_and_retries(qtbot, opened, image_folder, monkeypatch):
+    w = opened
+    monkeypatch.setattr(autosave, "BACKGROUND_PIXELS", 100)
+    real_save = w.project.save_mask
+
+    def failing(key, mask, encoded=None):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(w.project, "save_mask", failing)
+    w._set_class(7)
+    drag(qtbot, w, [(20, 20), (20, 70)])
+    w.autosaver.save_now(block=False)
+    qtbot.waitUntil(lambda: "save failed" in w.save_label.text(), timeout=3000)
+    assert "retrying" in w.save_label.text()
+    assert w.doc.dirty and (w.doc.mask[20, 20:71] == 7).all()
+    assert not mask_file(image_folder, "img0").exists()
+    monkeypatch.setattr(w.project, "save_mask", real_save)
+    qtbot.waitUntil(lambda: not w.doc.dirty, timeout=4000)  # the retry timer saves it
+    assert w.save_label.text() == "saved"
+    assert np.array_equal(read_index_png(mask_file(image_folder, "img0"), 12), w.doc.mask)
+
+
+def test_an_interrupted_save_leaves_the_previous_file_intact(qtbot, opened, image_folder, monkeypatch):
+    w = opened
+    w._set_class(3)
+    drag(qtbot, w, [(40, 10), (40, 150)])
+    assert w.autosaver.save_now()
+    before = mask_file(image_folder, "img0").read_bytes()
+
+    def no_replace(src, dst):
+        raise OSError(5, "Input/output error")
+
+    real_replace = atomic.os.replace
+    monkeypatch.setattr(atomic.os, "replace", no_replace)
+    w._set_class(4)
+    drag(qtbot, w, [(80, 10), (80, 150)])
+    assert not w.autosaver.save_now()
+    assert mask_file(image_folder, "img0").read_bytes() == before
+    leftovers = [p.name for p in mask_file(image_folder, "img0").parent.iterdir() if p.name != "img0.png"]
+    assert leftovers == []  # no temp file left behind
+    assert w.doc.dirty and "save failed" in w.save_label.text()
+    monkeypatch.setattr(atomic.os, "replace", real_replace)
+    assert w.autosaver.save_now() and not w.doc.dirty
+    assert np.array_equal(read_index_png(mask_file(image_folder, "img0"), 12), w.doc.mask)
+
+
+def test_closing_with_unsaved_edits_asks_first(qtbot, opened, monkeypatch):
+    w = opened
+    real_save = w.project.save_mask
+    monkeypatch.setattr(w.project, "save_mask", lambda *a, **k: (_ for _ in ()).throw(OSError(30, "Read-only")))
+    w._set_class(1)
+    drag(qtbot, w, [(60, 20), (60, 60)])
+    answers = [QMessageBox.StandardButton.No]
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: (asked.append(a[2]), answers.pop(0))[1])
+    assert not w.close()
+    assert w.isVisible() and w.project is not None and "could not be saved" in asked[0]
+    assert w.doc.dirty and w.doc.mask[60, 40] == 1
+    monkeypatch.setattr(w.project, "save_mask", real_save)
+    assert w.close() and not w.isVisible()  # saves now, so no question
+    assert len(asked) == 1
+
+
+def test_reopen_restores_masks_statuses_current_image_and_view(qtbot, opened, image_folder):
+    w = opened
+    w.show_image("img1")
+    w._set_class(8)
+    drag(qtbot, w, [(60, 30), (60, 120)])
+    img1 = w.doc.mask.copy()
+    assert w.apply_model_mask("img2", np.full((120, 160), 3, np.uint8))
+    w.canvas.set_zoom(4.0)
+    w.canvas.centerOn(QPointF(50, 40))
+    center = w.canvas.view_state()["center"]
+    assert w.close_project()
+    assert w.open_folder(image_folder)
+    assert w.current_stem() == "img1"
+    assert np.array_equal(w.doc.mask, img1)
+    assert w.project.status("img1") == ImageStatus.EDITED
+    assert w.project.status("img2") == ImageStatus.PREDICTED
+    assert w.project.status("img0") == ImageStatus.NO_MASK
+    assert abs(w.canvas.zoom() - 4.0) < 1e-6
+    restored = w.canvas.view_state()["center"]
+    assert abs(restored[0] - center[0]) < 1 and abs(restored[1] - center[1]) < 1
+    assert (w.mask_for("img2") == 3).all()
+
+
+def test_switching_back_keeps_history_and_image_switch_saves(qtbot, opened, image_folder):
+    w = opened
+    w._set_class(6)
+    drag(qtbot, w, [(50, 50), (50, 90)])
+    w.show_image("img1")
+    assert mask_file(image_folder, "img0").exists()  # saved on the switch
+    w._set_class(2)
+    drag(qtbot, w, [(20, 20), (20, 60)])
+    w.show_image("img0")
+    assert w.history.undo_count == 1 and w.doc.mask[50, 70] == 6
+    w.undo()
+    assert (w.doc.mask == VOID).all()
+    w.show_image("img1")
+    assert w.history.undo_count == 1 and w.doc.mask[20, 40] == 2
+
+
+def test_document_cache_drops_least_recently_used_clean_documents_only():
+    def doc(key, dirty=False):
+        d = ImageDocument(key, np.zeros((10, 10, 3), np.uint8), np.zeros((10, 10), np.uint8))
+        d.dirty = dirty
+        return d
+
+    cache = DocumentCache(max_documents=3)
+    cache.put(doc("a", dirty=True))
+    for key in "bcde":
+        cache.put(doc(key))
+    assert "a" in cache and len(cache) == 3  # unsaved work is never dropped
+    assert "b" not in cache and "c" not in cache
+    cache.get("d")
+    cache.put(doc("f"))
+    assert "d" in cache and "e" not in cache
+    small = DocumentCache(max_documents=20, max_bytes=1000)
+    for key in "xyz":
+        small.put(doc(key))
+    assert len(small) <= 2
+
+
+def test_class_counts_are_exact_and_follow_steps():
+    rng = np.random.default_rng(1)
+    mask = rng.integers(0, 12, (600, 900), dtype=np.uint8)
+    assert np.array_equal(class_counts(mask), np.bincount(mask.ravel(), minlength=256))
+    d = ImageDocument("k", np.zeros((600, 900, 3), np.uint8), mask)
+    d.class_counts()
+    d.history.begin(d.mask)
+    d.history.record_before((100, 100, 200, 300))
+    d.mask[100:200, 100:300] = 5
+    d.counts_step(d.history.end())
+    assert np.array_equal(d.class_counts(), np.bincount(d.mask.ravel(), minlength=256))
