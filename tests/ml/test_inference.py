@@ -243,7 +243,7 @@ def test_the_default_model_loads_and_names_12_classes():
 
     path = default_model_path()
     meta = read_metadata(path)
-    assert len(meta["labels"]["names"]) == 12 and meta["config"]["num_classes"] == 12
+    assert len(meta["labels"]["classes"]) == 12 and meta["config"]["num_classes"] == 12
     checkpoint = load_checkpoint(path)
     assert checkpoint.labelset.num_classes == 12
     prediction = Predictor(checkpoint, "cpu").predict(random_image(360, 480))
