@@ -18,7 +18,7 @@ from segstudio import shortcuts
 
 ROOT = Path(__file__).resolve().parents[1]
 DESKTOP_FILE = ROOT / "packaging" / "segstudio.desktop"
-ICONS = ROOT / "resources" / "icons"
+ICONS = ROOT / "segstudio" / "resources" / "icons"
 VALIDATOR = shutil.which("desktop-file-validate")
 needs_validator = pytest.mark.skipif(
     VALIDATOR is None, reason="desktop-file-validate not installed (apt-get install desktop-file-utils)")
@@ -276,3 +276,26 @@ def test_bundle_self_test(tmp_path):
     result = subprocess.run([str(CLI_EXE), "--self-test"], capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "self-test passed" in result.stdout
+
+
+def test_a_plain_wheel_carries_the_icons_samples_and_default_model(tmp_path):
+    """Not only an editable install: the wheel has segstudio/resources/ as package data."""
+    import zipfile
+
+    pytest.importorskip("setuptools")
+    source = tmp_path / "src"  # a copy, so the build leaves no build/ or egg-info in the checkout
+    shutil.copytree(ROOT / "segstudio", source / "segstudio", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation",
+         "-q", "-w", str(tmp_path / "dist")],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    (wheel,) = (tmp_path / "dist").glob("segstudio-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for required in ("segstudio/resources/icons/segstudio.png", "segstudio/resources/icons/segstudio.svg",
+                     "segstudio/resources/models/default.safetensors"):
+        assert required in names, required
+    assert any(n.startswith("segstudio/resources/samples/") and n.endswith(".jpg") for n in names)

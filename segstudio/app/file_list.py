@@ -155,8 +155,23 @@ class FileFilterProxy(QSortFilterProxyModel):
         self.status_filter: str | None = None
 
     def set_status_filter(self, status: str | None) -> None:
-        self.status_filter = status
-        self.invalidateFilter()
+        self.refilter(lambda: setattr(self, "status_filter", status))
+
+    def refilter(self, change=None) -> None:
+        """Re-run the filter, around ``change`` (a callable) when given.
+
+        Qt 6.10 deprecates ``invalidateFilter()`` for the begin/end pair;
+        older Qt only has the former.
+        """
+        if hasattr(self, "endFilterChange"):
+            self.beginFilterChange()
+            if change is not None:
+                change()
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            if change is not None:
+                change()
+            self.invalidateFilter()
 
     def filterAcceptsRow(self, row: int, parent: QModelIndex) -> bool:
         if self.status_filter is None:
@@ -253,7 +268,7 @@ class FileListDock(QDockWidget):
     def refresh(self, key: str) -> None:
         self.model.refresh(key)
         if self.proxy.status_filter is not None:
-            self.proxy.invalidateFilter()
+            self.proxy.refilter()
 
     def set_error(self, key: str, message: str) -> None:
         self.model.errors[key] = message

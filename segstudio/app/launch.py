@@ -28,17 +28,10 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 
 def sample_folder() -> Path | None:
-    """The bundled sample images: from core.resources, else the repository's."""
-    try:
-        from segstudio.core.resources import sample_folder as resources_samples
-    except ImportError:
-        resources_samples = None
-    if resources_samples is not None:
-        folder = resources_samples()
-        if folder is not None:
-            return Path(folder)
-    repo = Path(__file__).resolve().parents[2] / "resources" / "samples"
-    return repo if repo.is_dir() else None
+    """The bundled sample images (``segstudio/resources/samples``), or None."""
+    from segstudio.core.resources import sample_folder as resources_samples
+
+    return resources_samples()
 
 
 def default_folder(settings) -> str | None:

@@ -266,6 +266,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(warning, 15000)
         if project.recovered_from_crash:
             QMessageBox.information(self, "Recovered", "\n".join(project.warnings))
+        elif project.open_elsewhere_pid is not None:
+            QMessageBox.warning(self, "Folder already open", "\n".join(project.warnings))
         self.save_label.setText("saved" if project.writable else "read-only folder")
         self.project_opened.emit(project)
         if project.keys:

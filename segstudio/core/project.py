@@ -7,8 +7,10 @@ Layout, inside the opened folder::
         masks/<key>.png       index PNG (palette-mode, label-set palette embedded)
         confidence/<key>.png  model confidence, grey uint8 0..255 (max softmax)
         models/               fine-tuned checkpoints accepted by the user
-        session.lock          written on open, removed by close(); found on
-                              open = the last session crashed
+        session.lock          {"pid", "host", "opened_at"}, written on open,
+                              removed by close(); found on open = the last
+                              session crashed, or (its process still runs)
+                              another SegStudio has the folder open
         state.json.corrupt-<unix time>   an unreadable state.json, kept aside
 
 ``state.json``::
@@ -51,6 +53,7 @@ from segstudio.core.atomic import SaveError, atomic_write_bytes, atomic_write_te
 from segstudio.core.imageio import PROJECT_DIR_NAME, list_images
 from segstudio.core.labels import CAMVID, LabelSet, LabelSetError
 from segstudio.core.maskio import MaskFormatError, read_index_png, write_index_png
+from segstudio.core.session_lock import owner_is_alive, read_lock, write_lock
 
 STATE_VERSION = 1
 
@@ -99,6 +102,7 @@ class Project:
         self.writable = True
         self.recovered_from_crash = False
         self.recovery_message: str | None = None
+        self.open_elsewhere_pid: int | None = None  # another live session holds session.lock
 
     # --- opening ---------------------------------------------------------
     @classmethod
@@ -179,7 +183,15 @@ class Project:
 
     def _check_crash_marker(self) -> None:
         marker = self.dir / "session.lock"
-        if marker.exists():
+        owner = read_lock(marker)
+        if owner is not None and owner_is_alive(owner):
+            self.open_elsewhere_pid = owner.pid
+            self.warnings.append(
+                f"This folder is already open in another SegStudio (process {owner.pid}). "
+                "Edits to the same image in both windows overwrite each other: close one of them."
+            )
+            return  # that session owns the marker and its temp files
+        if owner is not None:
             self.recovered_from_crash = True
             try:
                 since = marker.stat().st_mtime - 1.0
@@ -195,13 +207,13 @@ class Project:
             self.warnings.append(self.recovery_message)
         if self.writable:
             try:
-                atomic_write_text(marker, json.dumps({"pid": os.getpid(), "opened_at": time.time()}))
+                write_lock(marker)
             except OSError:
                 pass
 
     def _remove_stale_temp_files(self) -> None:
         """Temp files a killed save left behind (the real files are intact)."""
-        if not self.writable:
+        if not self.writable or self.open_elsewhere_pid is not None:
             return
         for folder in (self.dir, self.masks_dir, self.confidence_dir, self.models_dir):
             for tmp in folder.glob(".*.tmp"):
@@ -215,6 +227,8 @@ class Project:
         if not self.writable:
             return
         self.save_state()
+        if self.open_elsewhere_pid is not None:
+            return  # the marker is the other session's
         try:
             (self.dir / "session.lock").unlink()
         except FileNotFoundError:

@@ -1,7 +1,7 @@
 """Where the bundled resources (samples, default model, icons) are found.
 
-In a source checkout or an editable install they are in the repository's
-``resources/``; in a PyInstaller bundle under ``sys._MEIPASS``; anywhere,
+They are package data in ``segstudio/resources/`` (in the wheel too); in a
+PyInstaller bundle under ``sys._MEIPASS``; anywhere,
 ``SEGSTUDIO_RESOURCES`` overrides. ``SEGSTUDIO_DEFAULT_MODEL`` points the
 app at another default model (tests and the self-test use it).
 """
@@ -29,14 +29,14 @@ def resource_candidates() -> list[Path]:
 
 def resources_dir() -> Path:
     """The first existing of: ``$SEGSTUDIO_RESOURCES``, ``<package>/resources``,
-    ``<package>/../resources`` (a source checkout), ``sys._MEIPASS/resources``
-    (a PyInstaller bundle). When none exists, the checkout's path, so that
+    ``<package>/../resources`` (older checkouts), ``sys._MEIPASS/resources``
+    (a PyInstaller bundle). When none exists, the package's path, so that
     messages name a sensible place."""
     candidates = resource_candidates()
     for candidate in candidates:
         if candidate.is_dir():
             return candidate
-    return Path(segstudio.__file__).resolve().parent.parent / "resources"
+    return Path(segstudio.__file__).resolve().parent / "resources"
 
 
 def sample_folder() -> Path | None:

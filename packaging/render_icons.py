@@ -1,6 +1,6 @@
 """Render segstudio.svg to the PNG sizes, a Windows .ico and a macOS .icns.
 
-    .venv/bin/python resources/icons/render_icons.py
+    .venv/bin/python packaging/render_icons.py
 
 Qt's SVG renderer (PySide6.QtSvg, part of PySide6-Essentials) draws the PNGs,
 so they match the SVG exactly; Pillow packs the .ico and .icns from them.
@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1] / "segstudio" / "resources" / "icons"
 SIZES = (16, 32, 48, 64, 128, 256, 512)
 ICO_SIZES = (16, 24, 32, 48, 64, 128, 256)
 ICNS_SIZES = (16, 32, 64, 128, 256, 512, 1024)
