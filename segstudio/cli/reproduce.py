@@ -41,6 +41,12 @@ def register(subparsers) -> None:
         "--configs", "--rows", dest="configs", nargs="+",
         help="rows to run: numbers 1-8 or names such as unet, vgg16-unet-bn-dropout+bright (default: all)",
     )
+    p.add_argument(
+        "--augmentation-base", metavar="MODEL",
+        help="run the brightness and rotation rows (7, 8) on this registry model instead of the study's "
+             "vgg16-unet-bn-dropout, e.g. unet-bn-dropout where a VGG16 encoder is too slow to train; "
+             "compare them with that model's own row",
+    )
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--amp", action="store_true")
     p.add_argument("--threads", type=int)
@@ -91,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     from segstudio.cli.common import echo
     from segstudio.cli.main import CliError
     from segstudio.cli.train import run_training
+    from segstudio.ml.models.registry import MODEL_NAMES
     from segstudio.ml.train import TrainConfig
 
     data, out = Path(args.data), Path(args.out)
@@ -99,10 +106,18 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"{data} has no {sub}/ folder (expected the CamVid layout)")
     out.mkdir(parents=True, exist_ok=True)
     wanted = select_rows(args.configs)
+    base = getattr(args, "augmentation_base", None)
+    if base and base not in MODEL_NAMES:
+        raise CliError(f"--augmentation-base {base!r} is not a registry model; choose one of: {', '.join(MODEL_NAMES)}")
     results = []
     for number, (name, model, aug, study_acc) in enumerate(STUDY_ROWS, start=1):
         if number not in wanted:
             continue
+        moved = ""
+        if aug and base and base != model:
+            moved = f"on {base} (study: {model})"
+            display = {m: n for n, m, a, _ in STUDY_ROWS if not a}
+            name, model = f"{display[base]}, {name.rsplit(', ', 1)[-1]}", base
         is_vgg = model.startswith("vgg")
         weights = args.encoder_weights if is_vgg and args.encoder_weights != "none" else None
         row = {
@@ -111,8 +126,11 @@ def run(args: argparse.Namespace) -> int:
             "weights": ("ImageNet" if weights == "imagenet" else weights) if weights
             else ("from scratch (no ImageNet weights offline)" if is_vgg else "from scratch"),
         }
+        notes = [moved] if moved else []
         if args.width and not is_vgg:
-            row["note"] = f"base width {args.width} (study: 64)"
+            notes.append(f"base width {args.width} (study: 64)")
+        if notes:
+            row["note"] = "; ".join(notes)
         echo(f"== {number}. {name} ==")
         started = time.monotonic()
         config = TrainConfig(

@@ -63,6 +63,7 @@ import torch.nn.functional as F
 
 from segstudio.ml.checkpoint import LoadedCheckpoint
 from segstudio.ml.device import autocast_dtype
+from segstudio.ml.inference_model import inference_model
 
 log = logging.getLogger(__name__)
 
@@ -175,9 +176,9 @@ class Predictor:
                 device = torch.device("cpu")
         self.checkpoint = checkpoint
         self.device = torch.device(device)
-        self.model = checkpoint.model.to(self.device).eval()
-        if self.device.type == "cuda":
-            self.model = self.model.to(memory_format=torch.channels_last)
+        # A folded, channels-last copy: the checkpoint's own module stays as it is
+        # (retraining starts from it) and inference gets the fast layout.
+        self.model = inference_model(checkpoint.model, self.device)
         self.tile = max(1, int(tile))
         self.overlap = max(0, min(int(overlap), self.tile // 2))
         # One tile at a time on the CPU (threads already use every core); a few on a GPU.
@@ -206,7 +207,7 @@ class Predictor:
         x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device, non_blocking=True)
         x = x.permute(0, 3, 1, 2).float().div_(255.0)
         x = (x - self._mean_dev) / self._std_dev
-        return x.contiguous(memory_format=torch.channels_last) if self.device.type == "cuda" else x.contiguous()
+        return x.contiguous(memory_format=torch.channels_last) if self.device.type != "mps" else x.contiguous()
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(self.device.type, dtype=self._amp, enabled=self._amp is not None):
@@ -286,7 +287,9 @@ class Predictor:
         sh, sw = inference_scale(self.train_size, h, w)
         mask = np.empty((h, w), np.uint8)
         conf = np.empty((h, w), np.uint8)
-        if (sh, sw) == (h, w):
+        if (sh, sw) == (h, w) and self._one_tile(h, w):
+            self._reduce_whole(image, mask, conf)
+        elif (sh, sw) == (h, w):
             self._tiled(image, lambda r0, probs: _reduce(probs, mask[r0 : r0 + probs.shape[1]],
                                                           conf[r0 : r0 + probs.shape[1]]))
         else:
@@ -302,6 +305,17 @@ class Predictor:
             self._tiled(small, keep)
             _upsample_reduce(store, mask, conf)
         return Prediction(mask, conf, float(1.0 - conf.mean(dtype=np.float64) / 255.0))
+
+    def _one_tile(self, h: int, w: int) -> bool:
+        return len(_layout(h, self.tile, self.overlap)[1]) == 1 and len(_layout(w, self.tile, self.overlap)[1]) == 1
+
+    @torch.inference_mode()
+    def _reduce_whole(self, image: np.ndarray, mask: np.ndarray, conf: np.ndarray) -> None:
+        """One tile at native scale: softmax, max and argmax on the device, in one pass
+        over the logits (numpy's argmax and max are single-threaded and cost ~30 ms)."""
+        best, ids = torch.softmax(self._logits(self._to_input(image[None])), dim=1)[0].max(dim=0)
+        mask[...] = ids.to(torch.uint8).cpu().numpy()
+        conf[...] = (best * 255.0 + 0.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()
 
     def _tiled(self, image: np.ndarray, finalise: Callable[[int, np.ndarray], None]) -> None:
         """Runs tiles band by band; calls ``finalise(row0, probs C x rows x W)`` for rows that are final."""

@@ -83,3 +83,20 @@ def test_reproduce_one_row_writes_table(cli, scene_folder, tmp_path):
     assert len(rows) == 1 and rows[0]["pixel_accuracy"] is not None
     code, _, err = cli("reproduce", "--data", data, "--out", tmp_path / "rep", "--configs", "bogus")
     assert code == 2 and "bogus" in err
+
+
+def test_reproduce_runs_the_augmentation_rows_on_another_base(cli, scene_folder, tmp_path):
+    data = tmp_path / "camvid"
+    data.mkdir()
+    for a, b in (("train", "images"), ("trainannot", "labels"), ("val", "images"), ("valannot", "labels")):
+        (data / a).symlink_to(scene_folder / b, target_is_directory=True)
+    code, _, _ = cli("reproduce", "--data", data, "--out", tmp_path / "rep", "--epochs", "1", "--size", "32",
+                     "--width", "4", "--configs", "8", "--augmentation-base", "unet-bn", "--device", "cpu",
+                     "--threads", "1")
+    assert code == 0
+    (row,) = json.loads((tmp_path / "rep" / "results.json").read_text())
+    assert row["model"] == "unet-bn" and row["aug"] == "rotate" and row["name"] == "U-Net + BN, rotation aug"
+    assert "on unet-bn (study: vgg16-unet-bn-dropout)" in row["note"] and row["pixel_accuracy"] is not None
+    assert (tmp_path / "rep" / "row8-unet-bn-rotate.safetensors").exists()
+    code, _, err = cli("reproduce", "--data", data, "--out", tmp_path / "rep", "--augmentation-base", "resnet")
+    assert code == 2 and "resnet" in err

@@ -103,7 +103,7 @@ def test_out_of_memory_halves_batch_then_tile_and_goes_on(error):
     prediction = predictor.predict(image)
     assert prediction.mask.shape == (200, 300)
     assert predictor.batch_size == 1 and predictor.tile == 128
-    shapes = [s for s in model.calls]
+    shapes = list(predictor.model.calls)  # the calls reach the inference copy, not `model`
     assert shapes[0][0] > 1 and shapes[-1][0] == 1  # first the batch shrank...
     assert max(s[2] for s in shapes[-3:]) <= 128  # ...then the tile
     # The result is the same as a model with no limit, tiled the same way.
