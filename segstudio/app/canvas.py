@@ -139,6 +139,10 @@ class Canvas(QGraphicsView):
         if self.mask is None or self._overlay is None:
             return
         h, w = self.mask.shape
+        if rect is not None and self.boundaries_only:
+            # An edge is drawn on the pixel above / left of a class change, so an
+            # edit also changes the row above and the column left of its rect.
+            rect = (rect[0] - 1, rect[1] - 1, rect[2], rect[3])
         rect = clip_rect(rect or (0, 0, h, w), self.mask.shape)
         if rect is None:
             return

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import sys
 from pathlib import Path
 
@@ -34,11 +35,37 @@ def sample_folder() -> Path | None:
     return resources_samples()
 
 
-def default_folder(settings) -> str | None:
+def working_samples(data_dir: Path | None = None) -> Path | None:
+    """A copy of the sample images in the user's data folder, made on first use.
+
+    The app writes ``.segstudio/`` into the folder it opens; the bundled samples
+    live inside the installed package (read-only in a system install or a
+    bundle, and a source checkout should stay clean), so the user edits a copy.
+    Falls back to the bundled folder itself when the copy cannot be made.
+    """
+    samples = sample_folder()
+    if samples is None:
+        return None
+    if data_dir is None:
+        from platformdirs import user_data_dir
+
+        data_dir = Path(user_data_dir("SegStudio", appauthor=False))
+    target = data_dir / "samples"
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for image in samples.iterdir():
+            if image.is_file() and not (target / image.name).exists():
+                shutil.copy2(image, target / image.name)
+    except OSError:
+        return samples
+    return target
+
+
+def default_folder(settings, data_dir: Path | None = None) -> str | None:
     last = settings.last_folder
     if last and Path(last).is_dir():
         return last
-    samples = sample_folder()
+    samples = working_samples(data_dir)
     return str(samples) if samples is not None else None
 
 

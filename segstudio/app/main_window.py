@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -246,6 +246,8 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction(folder, lambda f=folder: self.open_folder(f))
 
     def open_folder(self, folder: str | Path) -> bool:
+        if self.project is not None and not self.may_leave_project("open the other folder"):
+            return False
         self.close_project()
         try:
             project = Project.open(folder, self.forced_labelset)
@@ -274,6 +276,32 @@ class MainWindow(QMainWindow):
             self._show_first_readable(project.current)
         else:
             self.statusBar().showMessage(f"No images in {folder}", 10000)
+        return True
+
+    def may_leave_project(self, action: str) -> bool:
+        """Before the folder closes: stops the model jobs working on it (auto-segment,
+        retrain: their results belong to this folder) and saves; asks first when a
+        job runs or the save fails. ``False``: the user chose to stay."""
+        busy = [w for w in self.workers.running() if w.name != "thumbnails"]
+        if busy:
+            names = ", ".join(sorted({w.name for w in busy}))
+            answer = QMessageBox.question(
+                self, "Stop running work?", f"{names.capitalize()} is running on this folder. Stop it and {action}?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
+            for worker in busy:
+                worker.cancel()
+            for worker in busy:
+                worker.wait(60000)
+            QCoreApplication.processEvents()  # their last signals, while this folder is still open
+            self.progress.end()
+        if self.project is not None and self.project.writable and not self.autosaver.save_now():
+            answer = QMessageBox.question(
+                self, "Unsaved edits",
+                f"Your last edits could not be saved ({self.autosaver.last_error}). {action.capitalize()} and lose them?",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
         return True
 
     def close_project(self) -> bool:
@@ -623,6 +651,8 @@ class MainWindow(QMainWindow):
             return
         from segstudio.app.dialogs import run_import_dialog
 
+        if not self.may_leave_project("import"):  # the import reloads every mask from disk
+            return
         if run_import_dialog(self, self.project):
             key = self.doc.key if self.doc else None
             self.documents = DocumentCache()
@@ -649,21 +679,9 @@ class MainWindow(QMainWindow):
             self.open_folder(urls[0].toLocalFile())
 
     def closeEvent(self, event) -> None:
-        busy = [w for w in self.workers.running() if w.name != "thumbnails"]
-        if busy:
-            names = ", ".join(sorted({w.name for w in busy}))
-            answer = QMessageBox.question(self, "Quit", f"{names.capitalize()} is running. Stop it and quit?")
-            if answer != QMessageBox.StandardButton.Yes:
-                event.ignore()
-                return
-        if self.project is not None and self.project.writable and not self.autosaver.save_now():
-            answer = QMessageBox.question(
-                self, "Unsaved edits",
-                f"Your last edits could not be saved ({self.autosaver.last_error}). Quit and lose them?",
-            )
-            if answer != QMessageBox.StandardButton.Yes:
-                event.ignore()
-                return
+        if not self.may_leave_project("quit"):
+            event.ignore()
+            return
         self.progress.end()
         self.workers.stop_all()
         self.close_project()

@@ -128,6 +128,7 @@ class RetrainController(QObject):
 
         old = self.predictor.checkpoint
         old.model.load_state_dict(result.state_dict)  # the live model object becomes the new one
+        self.predictor.reload_weights()  # inference runs a folded copy: rebuild it from the new weights
         project = self.window.project
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = project.models_dir / f"model-{stamp}.safetensors"

@@ -195,6 +195,12 @@ class Predictor:
         self._ignore = ignore if ignore is not None and 0 <= ignore < self.num_classes else None
         self.train_size = checkpoint.train_size
 
+    def reload_weights(self) -> None:
+        """Rebuilds the inference copy from ``checkpoint.model``: call it after
+        changing the checkpoint's weights (an accepted retrain), or inference
+        keeps running the old ones."""
+        self.model = inference_model(self.checkpoint.model, self.device)
+
     @property
     def resize_to(self) -> tuple[int, int] | None:
         """The fixed (h, w) of a resize-mode checkpoint, else ``None``."""

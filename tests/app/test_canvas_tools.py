@@ -162,6 +162,18 @@ def test_boundaries_only_and_overlay_toggle(qtbot, opened):
     assert w.canvas._overlay.buffer.array[60, 80, 3] > 0
 
 
+def test_boundaries_only_redraws_the_edges_just_outside_an_edited_rect(qtbot, opened):
+    w = opened
+    w.doc.mask[:] = 11
+    w.canvas.set_boundaries_only(True)
+    w.doc.mask[40:60, 50:70] = 3  # an edit, then a refresh of exactly its rect
+    w.canvas.refresh_overlay((40, 50, 60, 70))
+    partial = w.canvas._overlay.buffer.array[..., 3].copy()
+    w.canvas.refresh_overlay()
+    assert np.array_equal(partial, w.canvas._overlay.buffer.array[..., 3])
+    assert partial[39, 60] > 0 and partial[50, 49] > 0  # the edges above and left of the rect
+
+
 def test_wheel_zoom_space_and_middle_drag_pan_do_not_paint(qtbot, opened):
     w = opened
     canvas = w.canvas

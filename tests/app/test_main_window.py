@@ -1,5 +1,7 @@
 """The main window's public API, menus, navigation, drops, closing, settings and launch."""
 
+from pathlib import Path
+
 import numpy as np
 from PIL import Image
 from PySide6.QtCore import QItemSelectionModel, QMimeData, QPointF, QSettings, Qt, QUrl
@@ -172,7 +174,7 @@ def test_closing_while_a_job_runs_asks_then_stops_and_joins(qtbot, opened, monke
     asked = []
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.No)
     assert not w.close() and worker.is_running()
-    assert asked == ["Training is running. Stop it and quit?"]
+    assert asked == ["Training is running on this folder. Stop it and quit?"]
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     assert w.close()
     assert not worker.is_running()
@@ -196,7 +198,10 @@ def test_launch_parses_arguments_and_picks_a_folder(tmp_path, settings):
     assert args.folder == "/some/folder" and args.labelset == "x.json" and args.self_test
     samples = launch.sample_folder()
     assert samples is not None and any(samples.iterdir())
-    assert launch.default_folder(settings) == str(samples)
+    # First run: a copy of the samples in the user's data folder, never the package's own folder.
+    first = Path(launch.default_folder(settings, data_dir=tmp_path / "data"))
+    assert first == tmp_path / "data" / "samples"
+    assert sorted(p.name for p in first.iterdir()) == sorted(p.name for p in samples.iterdir())
     settings.add_recent_folder(str(tmp_path))
     assert launch.default_folder(settings) == str(tmp_path)
 

@@ -77,8 +77,15 @@ def test_retrain_accepts_a_better_model_and_keeps_a_version(qtbot, window, contr
     assert results[0].improved
     versions = list(window.project.models_dir.glob("*.safetensors"))
     assert len(versions) == 1
-    assert controller.autoseg.predictor.checkpoint.path == versions[0]
+    predictor = controller.autoseg.predictor
+    assert predictor.checkpoint.path == versions[0]
     assert controller.autoseg.panel.versions.count() == 1
+    # Inference runs the accepted weights, not the ones from before the retrain.
+    x = torch.rand(1, 3, 48, 48)
+    with torch.no_grad():
+        expected = predictor.checkpoint.model.eval()(x)
+        torch.testing.assert_close(predictor.model(x.contiguous(memory_format=torch.channels_last)), expected,
+                                   rtol=1e-4, atol=1e-4)
 
 
 def test_a_worse_model_is_not_swapped_in(qtbot, window, controller, tmp_path, monkeypatch):

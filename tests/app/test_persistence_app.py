@@ -1,6 +1,7 @@
 """Autosave, background saves, failures and retries, reopening, the document cache."""
 
 import numpy as np
+from PIL import Image
 from PySide6.QtCore import QPointF, QTimer
 from PySide6.QtWidgets import QMessageBox
 
@@ -185,3 +186,46 @@ def test_class_counts_are_exact_and_follow_steps():
     d.mask[100:200, 100:300] = 5
     d.counts_step(d.history.end())
     assert np.array_equal(d.class_counts(), np.bincount(d.mask.ravel(), minlength=256))
+
+
+def test_opening_another_folder_with_unsaved_edits_asks_and_keeps_them(qtbot, opened, monkeypatch, tmp_path):
+    w = opened
+    other = tmp_path / "other"
+    other.mkdir()
+    Image.new("RGB", (16, 12)).save(other / "x.png")
+    monkeypatch.setattr(w.project, "save_mask", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space")))
+    w._set_class(1)
+    drag(qtbot, w, [(60, 20), (60, 60)])
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.No)
+    project = w.project
+    assert not w.open_folder(other)
+    assert w.project is project and w.doc.dirty and w.doc.mask[60, 40] == 1
+    assert "could not be saved" in asked[0] and "Open the other folder and lose them?" in asked[0]
+    w._import()  # the import reloads masks from disk: same question, same answer
+    assert w.doc.dirty and w.doc.mask[60, 40] == 1 and len(asked) == 2
+
+
+def test_opening_another_folder_stops_the_jobs_of_this_one(qtbot, opened, monkeypatch, tmp_path):
+    from segstudio.app.worker import Worker
+
+    w = opened
+    other = tmp_path / "other"
+    other.mkdir()
+    Image.new("RGB", (16, 12)).save(other / "x.png")
+    started = []
+
+    def job(should_stop):
+        started.append(True)
+        while not should_stop():
+            yield None
+
+    worker = w.workers.start(Worker(job, name="auto-segment"))
+    qtbot.waitUntil(lambda: bool(started), timeout=2000)
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.No)
+    assert not w.open_folder(other) and worker.is_running()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.Yes)
+    assert w.open_folder(other)
+    assert not worker.is_running() and w.project.folder == other
+    assert asked == ["Auto-segment is running on this folder. Stop it and open the other folder?"] * 2
