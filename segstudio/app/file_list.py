@@ -76,7 +76,7 @@ class FileListModel(QAbstractListModel):
         self._thumbs.clear()
         self._requested.clear()
         self.errors.clear()
-        self.uncertainty.clear()
+        self.uncertainty = project.uncertainties() if project is not None else {}
         self.endResetModel()
 
     def rowCount(self, parent=QModelIndex()) -> int:
@@ -276,6 +276,8 @@ class FileListDock(QDockWidget):
 
     def set_uncertainty(self, key: str, value: float) -> None:
         self.model.uncertainty[key] = float(value)
+        if self.model.project is not None:
+            self.model.project.set_uncertainty(key, value)
         self.model.refresh(key)
         if self.sort_combo.currentIndex() == 1:
             self.proxy.invalidate()

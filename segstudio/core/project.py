@@ -18,7 +18,8 @@ Layout, inside the opened folder::
     {"version": 1,
      "labelset": {...LabelSet.to_dict()...},
      "images": {"<key>": {"status": "no_mask|predicted|edited|reviewed",
-                          "saved_at": <unix time of the last mask save>}},
+                          "saved_at": <unix time of the last mask save>,
+                          "uncertainty": <1 - mean model confidence, 0..1>}},
      "views": {"<key>": {"zoom": 2.0, "center": [y, x]}},   # free-form, the app's
      "current": "<key>" | null,
      "model": null | "<checkpoint path or name>",
@@ -250,6 +251,20 @@ class Project:
 
     def set_status(self, key: str, status: ImageStatus) -> None:
         self.state["images"].setdefault(key, {})["status"] = ImageStatus(status).value
+
+    def set_uncertainty(self, key: str, value: float) -> None:
+        """The model's mean uncertainty (1 - mean confidence) for an image, kept in
+        the state so that "most uncertain first" survives reopening the folder."""
+        self.state["images"].setdefault(key, {})["uncertainty"] = round(float(value), 5)
+
+    def uncertainties(self) -> dict[str, float]:
+        """``{key: mean uncertainty}`` of the images a model has predicted."""
+        out = {}
+        for key in self.keys:
+            value = self.state["images"].get(key, {}).get("uncertainty")
+            if isinstance(value, (int, float)) and 0.0 <= value <= 1.0:
+                out[key] = float(value)
+        return out
 
     def image_info(self, key: str) -> dict:
         return self.state["images"].setdefault(key, {})

@@ -50,6 +50,14 @@ def test_folder_autosegment_fills_masks_and_skips_edits(qtbot, window, controlle
     assert window.mask_for("img1").shape == (120, 160)
     assert "img1" in window.file_list.model.uncertainty
     assert window.project.load_confidence("img1").shape == (120, 160)
+    # "Most uncertain first" still knows the predicted images after the folder is reopened.
+    known = dict(window.file_list.model.uncertainty)
+    window.close_project()
+    window.open_folder(image_folder)
+    assert window.file_list.model.uncertainty == pytest.approx(known, abs=1e-4)
+    window.file_list.sort_combo.setCurrentIndex(1)
+    order = window.file_list.keys_in_view_order()
+    assert order[: len(known)] == sorted(known, key=known.get, reverse=True)
 
 
 def scene_folder_with_masks(window, tmp_path, n=8):
