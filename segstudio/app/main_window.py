@@ -683,7 +683,11 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.progress.end()
-        self.workers.stop_all()
+        if not self.workers.stop_all():
+            # A job that checks its stop flag rarely (a long evaluation) is still
+            # running: join it anyway, since a QThread destroyed while running aborts.
+            self.statusBar().showMessage("Waiting for the running job to stop…")
+            self.workers.stop_all(timeout_ms=-1)
         self.close_project()
         self.settings.save_window(self.saveGeometry(), self.saveState())
         event.accept()

@@ -90,7 +90,8 @@ class RetrainController(QObject):
     def _run_retrain(self, keys, settings, decide) -> None:
         from segstudio.ml.finetune import FinetuneSettings
 
-        settings = settings or FinetuneSettings(minutes=float(self.panel.minutes_spin.value()))
+        settings = settings or FinetuneSettings(minutes=float(self.panel.minutes_spin.value()),
+                                                epochs=self.panel.epochs_spin.value() or None)
         masks = self.window.mask_snapshot(keys)  # training never sees strokes made after this
         paths = {k: self.window.project.image_path(k) for k in masks}
         worker = Worker(retrain_job(self.predictor.checkpoint, paths, masks, settings, self.autoseg.device_preference),

@@ -161,14 +161,17 @@ class WorkerRegistry(QObject):
         return [w for w in self._workers if w.is_running()]
 
     def stop_all(self, timeout_ms: int = 30000) -> bool:
-        """Cancels every worker and joins its thread; ``True`` if all ended."""
+        """Cancels every worker and joins its thread (``timeout_ms=-1``: for as long
+        as it takes); ``True`` if all ended. Workers still running stay registered,
+        so a later call can join them."""
         workers = list(self._workers)
         for worker in workers:
             worker.cancel()
-        ended = all(worker.wait(timeout_ms) for worker in workers)
+        ended = [worker for worker in workers if worker.wait(timeout_ms)]
         # Deliver the queued finished/result signals now, while receivers exist.
         from PySide6.QtCore import QCoreApplication
 
         QCoreApplication.processEvents()
-        self._workers.clear()
-        return ended
+        for worker in ended:
+            self._forget(worker)
+        return len(ended) == len(workers)

@@ -15,8 +15,9 @@ def register(subparsers) -> None:
     p.add_argument("--images", required=True)
     p.add_argument("--labels", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--minutes", type=float, default=3.0)
-    p.add_argument("--epochs", type=int)
+    p.add_argument("--minutes", type=float,
+                   help="time budget (default 3, or none when --epochs is given); with --epochs too, the first limit ends it")
+    p.add_argument("--epochs", type=int, help="epoch limit")
     p.add_argument("--crop", default="256x256")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--lr", type=float, default=2e-4)
@@ -50,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     except (CheckpointError, DataError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     settings = FinetuneSettings(
-        minutes=args.minutes if not args.epochs else None, epochs=args.epochs, crop=parse_hw(args.crop),
+        minutes=args.minutes if args.minutes is not None else (None if args.epochs else 3.0),
+        epochs=args.epochs, crop=parse_hw(args.crop),
         batch_size=args.batch_size, lr=args.lr, holdout_fraction=args.holdout, seed=args.seed, threads=args.threads,
     )
     bar = progress_bar(1000, "finetune")

@@ -133,7 +133,7 @@ def finetune(
     while epoch < max_epochs and not stop:
         model.train()
         epoch += 1
-        for image_t, mask_t in train_loader:
+        for step_in_epoch, (image_t, mask_t) in enumerate(train_loader, start=1):
             image_t, mask_t = image_t.to(device), mask_t.to(device)
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                 logits = model(image_t)
@@ -144,8 +144,13 @@ def finetune(
             step += 1
             last_loss = loss.item()
             elapsed = time.monotonic() - started
-            fraction = min(1.0, elapsed / budget_s) if budget_s else epoch / max_epochs
-            eta = (budget_s - elapsed) if budget_s else None
+            # Whichever limit comes first ends it: progress is the further along of the two.
+            by_time = elapsed / budget_s if budget_s else 0.0
+            by_epochs = 0.0
+            if settings.epochs or not budget_s:
+                by_epochs = (epoch - 1 + step_in_epoch / max(1, len(train_loader))) / max_epochs
+            fraction = min(1.0, max(by_time, by_epochs))
+            eta = elapsed * (1.0 - fraction) / fraction if fraction > 0 else None
             yield FinetuneProgress("training", step, epoch, last_loss, elapsed, fraction, eta)
             if should_stop():
                 return None  # cancelled: nothing is returned, nothing changes

@@ -214,3 +214,23 @@ def test_launch_self_test_delegates_with_the_app(qapp, monkeypatch):
     monkeypatch.setattr(launch, "_optional", lambda module, name: None if name in ("install_excepthook", "app_icon") else getattr(__import__(module, fromlist=[name]), name))
     assert launch.launch_app(["--self-test"]) == 0
     assert got == [qapp]
+
+
+def test_a_job_slow_to_notice_cancel_is_still_joined(qtbot):
+    import time
+
+    from segstudio.app.worker import WorkerRegistry
+
+    registry = WorkerRegistry()
+
+    def stubborn(should_stop):
+        yield None
+        time.sleep(0.6)  # a long step (an evaluation) that does not look at should_stop
+        yield None
+
+    worker = registry.start(Worker(stubborn, name="training"))
+    qtbot.waitUntil(worker.is_running, timeout=2000)
+    assert not registry.stop_all(timeout_ms=50)
+    assert registry.running() == [worker]  # still registered: it can be joined later
+    assert registry.stop_all(timeout_ms=-1)
+    assert not worker.is_running() and registry.running() == []

@@ -143,6 +143,11 @@ def test_closing_during_training_stops_and_joins_cleanly(qtbot, window, controll
     controller.retrain.retrain(FinetuneSettings(minutes=10, crop=(48, 48)), decide=lambda r: True)
     qtbot.waitUntil(lambda: controller.autoseg.busy is not None and controller.autoseg.busy.name == "training", timeout=20000)
     worker = controller.autoseg.busy
+    models_dir = window.project.models_dir
+    weights = {k: v.clone() for k, v in controller.autoseg.predictor.checkpoint.model.state_dict().items()}
     window.close()
-    assert not worker.is_running()
-    assert not list(window.project.models_dir.glob("*.safetensors")) if window.project else True
+    assert not worker.is_running() and window.project is None
+    # Cancelled: no version saved (whole or half-written), no temp file, the model unchanged.
+    assert list(models_dir.iterdir()) == []
+    state = controller.autoseg.predictor.checkpoint.model.state_dict()
+    assert all(torch.equal(weights[k], state[k]) for k in weights)

@@ -107,8 +107,9 @@ def test_cancelled_finetune_returns_nothing():
     images, masks = {}, {}
     for i in range(4):
         images[f"s{i}"], masks[f"s{i}"] = make_scene(rng, 32, 32)
-    config = model_config("unet", base_width=4, depth=2)
+    config = model_config("unet-bn", base_width=4, depth=2)
     checkpoint = LoadedCheckpoint(build_model(config).eval(), config, CAMVID)
+    before = {k: v.clone() for k, v in checkpoint.model.state_dict().items()}
     steps = []
     events = finetune(checkpoint, images, masks, FinetuneSettings(minutes=None, epochs=50, crop=(32, 32)),
                       torch.device("cpu"), should_stop=lambda: len(steps) >= 2)
@@ -116,3 +117,37 @@ def test_cancelled_finetune_returns_nothing():
         while True:
             steps.append(next(events))
     assert stop.value.value is None
+    # Weights and BatchNorm statistics of the current model are exactly as they were.
+    assert all(torch.equal(before[k], v) for k, v in checkpoint.model.state_dict().items())
+
+
+def _run_to_end(events):
+    progress = []
+    while True:
+        try:
+            progress.append(next(events))
+        except StopIteration as stop:
+            return progress, stop.value
+
+
+@pytest.mark.parametrize("minutes, epochs, stops_by", [(60.0, 2, "epochs"), (0.0005, 10_000, "time")])
+def test_the_first_of_the_time_budget_and_the_epoch_limit_ends_it(minutes, epochs, stops_by):
+    from tests.conftest import make_scene
+
+    rng = np.random.default_rng(3)
+    images, masks = {}, {}
+    for i in range(6):
+        images[f"s{i}"], masks[f"s{i}"] = make_scene(rng, 32, 32)
+    config = model_config("unet", base_width=4, depth=2)
+    checkpoint = LoadedCheckpoint(build_model(config).eval(), config, CAMVID)
+    settings = FinetuneSettings(minutes=minutes, epochs=epochs, crop=(32, 32), batch_size=2)
+    progress, result = _run_to_end(finetune(checkpoint, images, masks, settings, torch.device("cpu")))
+    assert result is not None
+    training = [e for e in progress if e.phase == "training"]
+    last_epoch = training[-1].epoch
+    if stops_by == "epochs":
+        assert last_epoch == 2 and training[-1].fraction == pytest.approx(1.0)
+    else:
+        assert last_epoch < 10 and training[-1].elapsed_s >= 0.03
+    fractions = [e.fraction for e in training]
+    assert fractions == sorted(fractions) and 0.0 < fractions[0] <= 1.0
