@@ -2,15 +2,16 @@
 
 Export writes the "images + labels" layout that ``segstudio train`` reads::
 
-    OUT/images/<original file>     byte copies of the originals
+    OUT/images/<original file>     byte copies of the originals (EXIF-rotated
+                                   ones written upright as <key>.png)
     OUT/labels/<key>.png           index PNG, palette embedded
     OUT/labels_color/<key>.png     colour PNG (label-set colours)
     OUT/overlays/<key>.jpg         the image blended with the colours, for review
 
 ``<key>`` is the image's stem (its file name when two images share a stem,
-see ``core.project``); images are copied byte for byte (EXIF included), and
-the labels are in the EXIF-oriented pixel grid, which is what
-``core.imageio.read_image`` (and so ``segstudio train``) decodes. Images
+see ``core.project``); the labels are in the EXIF-oriented pixel grid, which
+is what ``core.imageio.read_image`` (and so ``segstudio train``) decodes, so
+an image is copied byte for byte only when it has no EXIF rotation. Images
 without a mask are skipped and reported; nothing in the opened folder is
 written.
 
@@ -34,7 +35,7 @@ import numpy as np
 from PIL import Image
 
 from segstudio.core.atomic import SaveError, atomic_write_bytes
-from segstudio.core.imageio import ImageReadError, read_image, read_image_size
+from segstudio.core.imageio import ImageReadError, read_image, read_image_size, read_orientation
 from segstudio.core.maskio import MaskFormatError, color_mask, read_label_map, write_color_png, write_index_png
 from segstudio.core.project import ImageStatus, Project
 
@@ -122,13 +123,27 @@ def export_masks(
                 Image.fromarray(overlay_image(read_image(image_path), mask, project.labelset)).save(buffer, "JPEG", quality=90)
                 atomic_write_bytes(folders["overlay"] / f"{key}.jpg", buffer.getvalue())
             if include_images:
-                # Same stem as the label file, so `segstudio train` pairs them.
-                target = out / "images" / f"{key}{image_path.suffix}" if key != image_path.stem else out / "images" / image_path.name
-                shutil.copyfile(image_path, target)
+                _export_image(image_path, key, out / "images")
             report.written += 1
         except (OSError, ValueError) as exc:
             report.errors.append(f"{image_path.name}: {exc}")
     return report
+
+
+def _export_image(image_path: Path, key: str, folder: Path) -> None:
+    """The original beside its masks, with the same stem so `segstudio train` pairs them.
+
+    A byte copy, except for an image with an EXIF rotation: its masks are in
+    the displayed (rotated) grid, and a reader that ignores EXIF would pair
+    them with the stored grid, so it is written upright as a PNG instead.
+    """
+    if read_orientation(image_path) != 1:
+        buffer = io.BytesIO()
+        Image.fromarray(read_image(image_path)).save(buffer, "PNG", compress_level=3)
+        atomic_write_bytes(folder / f"{key}.png", buffer.getvalue())
+        return
+    target = folder / (f"{key}{image_path.suffix}" if key != image_path.stem else image_path.name)
+    shutil.copyfile(image_path, target)
 
 
 def _mask_files(folder: Path) -> dict[str, Path]:

@@ -112,6 +112,12 @@ def _orientation(img: Image.Image) -> int:
         return 1
 
 
+def read_orientation(path: str | Path) -> int:
+    """The EXIF orientation (1..8; 1 = as stored), from the header only."""
+    with _open(Path(path)) as img:
+        return _orientation(img)
+
+
 def read_image_size(path: str | Path) -> tuple[int, int]:
     """(width, height) as displayed (EXIF applied), from the header only."""
     path = Path(path)

@@ -160,3 +160,24 @@ def test_unwritable_project_folder_opens_read_only(folder, monkeypatch):
     with pytest.raises(SaveError):
         project.save_mask("img0", np.zeros((6, 8), np.uint8))
     project.close()  # a no-op, never raises
+
+
+def test_export_writes_exif_rotated_images_upright_beside_their_masks(tmp_path):
+    root = tmp_path / "photos"
+    root.mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, displayed portrait
+    Image.new("RGB", (40, 20), (200, 0, 0)).save(root / "rotated.jpg", exif=exif.tobytes())
+    Image.new("RGB", (40, 20), (0, 200, 0)).save(root / "plain.jpg")
+    project = Project.open(root)
+    project.save_mask("rotated", np.zeros((40, 20), np.uint8))  # the displayed grid: 20 wide, 40 high
+    project.save_mask("plain", np.zeros((20, 40), np.uint8))
+    report = export_masks(project, tmp_path / "out", ("index",))
+    assert report.written == 2 and not report.errors
+    images = tmp_path / "out" / "images"
+    assert (images / "plain.jpg").read_bytes() == (root / "plain.jpg").read_bytes()
+    assert not (images / "rotated.jpg").exists()
+    with Image.open(images / "rotated.png") as upright:
+        assert upright.size == (20, 40) and "exif" not in upright.info
+    with Image.open(tmp_path / "out" / "labels" / "rotated.png") as label:
+        assert label.size == upright.size
