@@ -252,7 +252,7 @@ def test_version_reports_qt_torch_and_device():
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.startswith(f"SegStudio {segstudio.__version__}")
-    for word in ("Python", "PySide6", "Qt", "torch", "CUDA build", "device:"):
+    for word in ("Python", "PySide6", "Qt", "torch", "CUDA build", "device (auto):"):
         assert word in out, word
 
 

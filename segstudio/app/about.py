@@ -31,8 +31,17 @@ def about_text(versions: str) -> str:
             f"<p style='font-family: monospace'>{body}</p>")
 
 
+def in_use_text(window) -> str | None:
+    """The model the window has loaded and the device it runs on, if any."""
+    autoseg = getattr(getattr(window, "model_features", None), "autoseg", None)
+    loaded = getattr(autoseg, "loaded", None)
+    if loaded is None:
+        return None
+    return f"in use: {loaded.choice} on {loaded.device_text}"
+
+
 def about_box(parent: QWidget | None = None) -> QMessageBox:
-    versions = version_text()
+    versions = version_text(in_use_text(parent))
     box = QMessageBox(parent)
     box.setWindowTitle("About SegStudio")
     box.setTextFormat(Qt.TextFormat.RichText)

@@ -129,8 +129,14 @@ def segment_job(predictor, items: list[tuple[str, Path]], cpu_threads: int | Non
                 except ImageReadError as exc:
                     yield SegmentEvent("error", stem, i, total, time.monotonic() - started, error=str(exc))
                     continue
-                prediction = predictor.predict(image)
-                del image
+                try:
+                    prediction = predictor.predict(image)
+                except MemoryError as exc:  # even the smallest tile did not fit: skip this image only
+                    yield SegmentEvent("error", stem, i, total, time.monotonic() - started,
+                                       error=f"{path.name}: out of memory ({exc})")
+                    continue
+                finally:
+                    del image
                 from segstudio.core.maskio import encode_grey_png, encode_index_png
 
                 labels = labelset or predictor.checkpoint.labelset

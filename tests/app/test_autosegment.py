@@ -250,6 +250,25 @@ def test_cpu_threads_are_limited_while_it_runs(qtbot, make_controller):
     assert seen and set(seen) == {max(1, (os.cpu_count() or 2) - 1)}
 
 
+def test_an_image_too_big_even_for_the_smallest_tile_is_skipped_not_the_run(qtbot, make_controller):
+    window, controller = make_controller(count=3)
+    controller.with_model(lambda: None)
+    qtbot.waitUntil(lambda: controller.predictor is not None and not controller.is_busy(), timeout=TIMEOUT)
+    real, calls = controller.predictor.predict, []
+
+    def predict(image):
+        calls.append(1)
+        if len(calls) == 2:
+            raise MemoryError("out of memory on cpu even with one 128x128 tile at a time")
+        return real(image)
+
+    controller.predictor.predict = predict
+    report = run_to_end(qtbot, controller)
+    assert len(report.applied) == 2 and len(report.errors) == 1
+    (message,) = report.errors.values()
+    assert "out of memory" in message
+
+
 def test_a_checkpoint_with_other_classes_is_refused_and_the_model_stays(qtbot, make_controller, dialogs, tmp_path):
     window, controller = make_controller(count=1)
     controller.with_model(lambda: None)

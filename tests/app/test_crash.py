@@ -121,3 +121,19 @@ def test_about_box_shows_versions_and_icon(qtbot):
     assert "SegStudio" in box.text() and "torch" in box.text() and "device" in box.text()
     assert not box.iconPixmap().isNull()
     assert not app_icon().isNull()
+
+
+def test_about_box_names_the_model_and_device_in_use(qtbot):
+    from types import SimpleNamespace
+
+    from segstudio.app.about import about_box
+
+    loaded = SimpleNamespace(choice="model-20261125.safetensors", device_text="cpu — CUDA not available; using CPU")
+    window = SimpleNamespace(model_features=SimpleNamespace(autoseg=SimpleNamespace(loaded=loaded)))
+    box = about_box(None)
+    qtbot.addWidget(box)
+    assert "in use:" not in box.text()
+    from segstudio.app import about
+
+    text = about.version_text(about.in_use_text(window))
+    assert text.splitlines()[-1] == "in use: model-20261125.safetensors on cpu — CUDA not available; using CPU"
