@@ -54,14 +54,16 @@ class ExportDialog(QDialog):
         return tuple(name for name, box in boxes if box.isChecked())
 
 
-def run_export_dialog(parent, project) -> None:
+def run_export_dialog(parent, project, unsaved: dict | None = None) -> None:
+    """``unsaved``: key -> in-memory mask not yet on disk (a save is failing);
+    exported as the user sees it, not the older file."""
     dialog = ExportDialog(parent, str(project.folder.parent / f"{project.folder.name}-export"))
     if dialog.exec() != QDialog.DialogCode.Accepted or not dialog.folder.text():
         return
     try:
         report = export_masks(
             project, dialog.folder.text(), dialog.formats(), dialog.images_box.isChecked(),
-            ImageStatus.REVIEWED if dialog.reviewed_box.isChecked() else None,
+            ImageStatus.REVIEWED if dialog.reviewed_box.isChecked() else None, masks=unsaved or None,
         )
     except (OSError, ValueError) as exc:
         QMessageBox.warning(parent, "Export failed", str(exc))
@@ -78,6 +80,16 @@ def run_import_dialog(parent, project) -> bool:
         return False
     try:
         report = import_masks(project, folder)
+        if report.conflicts and QMessageBox.question(
+            parent, "Replace your edits?",
+            f"{len(report.conflicts)} image(s) already have your edits "
+            f"({', '.join(report.conflicts[:5])}{', ...' if len(report.conflicts) > 5 else ''}). "
+            "Replace them with the imported masks?",
+        ) == QMessageBox.StandardButton.Yes:
+            again = import_masks(project, folder, overwrite=True, only=report.conflicts)
+            report.imported += again.imported
+            report.errors += again.errors
+            report.skipped = [line for line in report.skipped if line not in report.conflict_lines]
     except (OSError, ValueError) as exc:
         QMessageBox.warning(parent, "Import failed", str(exc))
         return False

@@ -644,7 +644,9 @@ class MainWindow(QMainWindow):
         from segstudio.app.dialogs import run_export_dialog
 
         self.autosaver.save_now()
-        run_export_dialog(self, self.project)
+        # Edits a failing save still holds only in memory are exported as seen.
+        unsaved = {doc.key: doc.mask for doc in self.documents.dirty()}
+        run_export_dialog(self, self.project, unsaved)
 
     def _import(self) -> None:
         if self.project is None:

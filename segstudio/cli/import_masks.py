@@ -53,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     echo(f"imported {report.imported} mask(s) into {folder}; skipped {len(report.skipped)}; errors {len(report.errors)}")
     for line in report.skipped:
         echo(f"  skipped: {line}")
+    if report.conflicts:
+        echo(f"  {len(report.conflicts)} image(s) kept your edits: --overwrite replaces them")
     for line in report.errors:
         echo(f"  error: {line}")
     return 1 if report.errors else 0

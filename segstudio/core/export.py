@@ -54,11 +54,15 @@ class ExportReport:
 
 @dataclass
 class ImportReport:
-    """``imported``: masks stored; ``skipped``/``errors``: one line per file."""
+    """``imported``: masks stored; ``skipped``/``errors``: one line per file;
+    ``conflicts``: keys not imported because they hold the user's edits (their
+    lines in ``skipped`` are ``conflict_lines``)."""
 
     imported: int = 0
     skipped: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    conflict_lines: list[str] = field(default_factory=list)
 
 
 def overlay_image(image: np.ndarray, mask: np.ndarray, labelset, alpha: float = 0.5) -> np.ndarray:
@@ -155,8 +159,11 @@ def _mask_files(folder: Path) -> dict[str, Path]:
     return files
 
 
-def import_masks(project: Project, folder: str | Path, overwrite: bool = False) -> ImportReport:
-    """Imports index or colour PNGs whose names match the images' keys.
+def import_masks(
+    project: Project, folder: str | Path, overwrite: bool = False, only: Iterable[str] | None = None
+) -> ImportReport:
+    """Imports index or colour PNGs whose names match the images' keys
+    (``only``: just these keys; the other files are left alone, unreported).
 
     Raises ``FileNotFoundError`` for a missing folder and ``SaveError`` when
     the project is read-only; per-file problems go into the report.
@@ -168,16 +175,18 @@ def import_masks(project: Project, folder: str | Path, overwrite: bool = False) 
         raise SaveError(errno.EROFS, f"cannot import into {project.folder}: the folder is read-only")
     files = _mask_files(folder)
     report = ImportReport()
+    wanted = set(only) if only is not None else None
     for key, image_path in zip(project.keys, project.images):
         source = files.pop(key, None)
         if source is None and f"{key}_L" in files:
             source = files.pop(f"{key}_L")
-        if source is None:
+        if source is None or (wanted is not None and key not in wanted):
             continue
         if project.status(key) in (ImageStatus.EDITED, ImageStatus.REVIEWED) and not overwrite:
-            report.skipped.append(
-                f"{source.name}: {image_path.name} already has your edits (use overwrite to replace them)"
-            )
+            line = f"{source.name}: {image_path.name} already has your edits (not replaced)"
+            report.skipped.append(line)
+            report.conflicts.append(key)
+            report.conflict_lines.append(line)
             continue
         try:
             w, h = read_image_size(image_path)
@@ -191,7 +200,7 @@ def import_masks(project: Project, folder: str | Path, overwrite: bool = False) 
             report.imported += 1
         except (MaskFormatError, ImageReadError, OSError) as exc:
             report.errors.append(str(exc) if source.name in str(exc) else f"{source.name}: {exc}")
-    for name in sorted(files):
+    for name in sorted(files) if wanted is None else ():
         report.skipped.append(f"{files[name].name}: no image with that name")
     if report.imported:
         project.save_state()

@@ -229,3 +229,41 @@ def test_opening_another_folder_stops_the_jobs_of_this_one(qtbot, opened, monkey
     assert w.open_folder(other)
     assert not worker.is_running() and w.project.folder == other
     assert asked == ["Auto-segment is running on this folder. Stop it and open the other folder?"] * 2
+
+
+def test_import_asks_before_replacing_edited_masks(qtbot, opened, monkeypatch, tmp_path):
+    from PySide6.QtWidgets import QFileDialog
+
+    from segstudio.core.labels import CAMVID
+    from segstudio.core.maskio import write_index_png
+
+    w = opened
+    w._set_class(1)
+    drag(qtbot, w, [(60, 20), (60, 60)])  # img0 now holds the user's edit
+    source = tmp_path / "incoming"
+    source.mkdir()
+    for key in ("img0", "img1"):
+        write_index_png(source / f"{key}.png", np.full((120, 160), 5, np.uint8), CAMVID)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(source))
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.No)
+    w._import()
+    assert "1 image(s) already have your edits (img0)" in asked[0]
+    assert w.mask_for("img0")[60, 40] == 1 and (w.mask_for("img1") == 5).all()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    w._import()
+    assert (w.mask_for("img0") == 5).all()
+
+
+def test_export_takes_edits_that_could_not_be_saved_from_memory(qtbot, opened, monkeypatch, tmp_path):
+    import segstudio.app.dialogs as dialogs
+
+    w = opened
+    monkeypatch.setattr(w.project, "save_mask", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space")))
+    w._set_class(1)
+    drag(qtbot, w, [(60, 20), (60, 60)])
+    out = tmp_path / "export"
+    monkeypatch.setattr(dialogs.ExportDialog, "exec", lambda self: self.folder.setText(str(out)) or 1)
+    w._export()
+    exported = read_index_png(out / "labels" / "img0.png", 12)
+    assert exported[60, 40] == 1 and np.array_equal(exported, w.doc.mask)

@@ -139,8 +139,13 @@ def test_import_matches_camvid_L_names_keeps_edits_and_reports(folder, tmp_path)
     assert report.imported == 1 and not report.errors
     assert (project.load_mask("img0") == 8).all() and project.status("img0") == ImageStatus.EDITED
     assert (project.load_mask("img1") == 0).all()  # reviewed work kept
-    assert any("img1.png" in s and "overwrite" in s for s in report.skipped)
+    assert report.conflicts == ["img1"] and any("img1.png" in s and "your edits" in s for s in report.skipped)
     assert any("stray.png" in s for s in report.skipped)
+    # Replacing just the conflicts (what the app does after asking) touches nothing else.
+    write_index_png(src / "img0_L.png", np.full((6, 8), 2, np.uint8), CAMVID)
+    only = import_masks(project, src, overwrite=True, only=report.conflicts)
+    assert only.imported == 1 and not only.skipped and (project.load_mask("img1") == 4).all()
+    assert (project.load_mask("img0") == 8).all()
     report = import_masks(project, src, overwrite=True)
     assert report.imported == 2 and (project.load_mask("img1") == 4).all()
     state = json.loads((folder / ".segstudio" / "state.json").read_text())
