@@ -14,6 +14,7 @@ before/after patches, and a full recount uses OpenCV's histogram (~40 ms).
 
 from __future__ import annotations
 
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -85,13 +86,28 @@ class ImageDocument:
         return self.image.nbytes + self.mask.nbytes + self.history.nbytes + extra
 
 
-class DocumentCache:
-    """Recently visited documents, least recently used first out (never a dirty one)."""
+def mask_fingerprint(mask: np.ndarray) -> tuple:
+    """Identifies a mask's content (shape + CRC-32), to tell whether a kept undo
+    history still fits the mask loaded from disk."""
+    return mask.shape, zlib.crc32(np.ascontiguousarray(mask).data)
 
-    def __init__(self, max_documents: int = 20, max_bytes: int = 2 * 1024**3) -> None:
+
+class DocumentCache:
+    """Recently visited documents, least recently used first out (never a dirty one).
+
+    An evicted document's undo history is kept (up to ``max_history_bytes``
+    for all of them, oldest dropped first) with its mask's fingerprint, and
+    given back by ``put`` when the document is loaded again with the same
+    mask: undo survives moving between images even in a long session.
+    """
+
+    def __init__(self, max_documents: int = 20, max_bytes: int = 2 * 1024**3,
+                 max_history_bytes: int = 256 * 1024**2) -> None:
         self.max_documents = max_documents
         self.max_bytes = max_bytes
+        self.max_history_bytes = max_history_bytes
         self._docs: OrderedDict[str, ImageDocument] = OrderedDict()
+        self._kept: OrderedDict[str, tuple[tuple, UndoHistory]] = OrderedDict()
 
     def get(self, key: str) -> ImageDocument | None:
         doc = self._docs.get(key)
@@ -104,6 +120,9 @@ class DocumentCache:
         return self._docs.get(key)
 
     def put(self, doc: ImageDocument) -> None:
+        kept = self._kept.pop(doc.key, None)
+        if kept is not None and not doc.history.can_undo and kept[0] == mask_fingerprint(doc.mask):
+            doc.history = kept[1]
         self._docs[doc.key] = doc
         self._docs.move_to_end(doc.key)
         self._evict(keep=doc.key)
@@ -117,6 +136,16 @@ class DocumentCache:
             if key != keep and not doc.dirty:
                 total -= doc.nbytes
                 del self._docs[key]
+                self._keep_history(doc)
+
+    def _keep_history(self, doc: ImageDocument) -> None:
+        if not (doc.history.can_undo or doc.history.can_redo):
+            return
+        self._kept[doc.key] = (mask_fingerprint(doc.mask), doc.history)
+        total = sum(h.nbytes for _, h in self._kept.values())
+        while total > self.max_history_bytes and self._kept:
+            _, (_, dropped) = self._kept.popitem(last=False)
+            total -= dropped.nbytes
 
     def __contains__(self, key: str) -> bool:
         return key in self._docs
@@ -132,3 +161,4 @@ class DocumentCache:
 
     def clear(self) -> None:
         self._docs.clear()
+        self._kept.clear()

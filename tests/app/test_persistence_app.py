@@ -175,6 +175,32 @@ def test_document_cache_drops_least_recently_used_clean_documents_only():
     assert len(small) <= 2
 
 
+def test_undo_history_outlives_the_documents_eviction_while_the_mask_is_unchanged():
+    def doc(key, value=0):
+        return ImageDocument(key, np.zeros((10, 10, 3), np.uint8), np.full((10, 10), value, np.uint8))
+
+    cache = DocumentCache(max_documents=2)
+    edited = doc("a")
+    after = edited.mask.copy()
+    after[2:4, 2:4] = 7
+    step = edited.history.push_whole(edited.mask, after)
+    edited.mask[2:4, 2:4] = 7
+    cache.put(edited)  # saved (clean), then evicted by two more visits
+    cache.put(doc("b"))
+    cache.put(doc("c"))
+    assert "a" not in cache
+    again = doc("a")
+    again.mask[2:4, 2:4] = 7  # the same mask, read back from disk
+    cache.put(again)
+    assert again.history.can_undo and again.history.undo(again.mask) == step.rect
+    assert (again.mask == 0).all()
+    # A mask changed on disk meanwhile (an import, a model run) does not get the old history.
+    cache.put(doc("b"))
+    cache.put(doc("c"))
+    cache.put(doc("a", value=3))
+    assert not cache.get("a").history.can_undo and not cache.get("a").history.can_redo
+
+
 def test_class_counts_are_exact_and_follow_steps():
     rng = np.random.default_rng(1)
     mask = rng.integers(0, 12, (600, 900), dtype=np.uint8)
