@@ -87,6 +87,29 @@ def split_holdout(keys: list[str], fraction: float) -> tuple[list[str], list[str
     return train, holdout, note
 
 
+EVAL_TILE = 1024  # held-out images larger than this are evaluated in tiles of at most this side
+
+
+def split_into_tiles(
+    images: list[np.ndarray], masks: list[np.ndarray], tile: int
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Cuts image/mask pairs larger than ``tile`` into non-overlapping tiles (views, no copies).
+
+    A confusion matrix summed over the tiles is the image's own, except that
+    pixels near a tile border see less context; an 8000x6000 photo is thus
+    checked in 1024x1024 pieces instead of one forward pass that needs
+    gigabytes of activations.
+    """
+    out_images, out_masks = [], []
+    for image, mask in zip(images, masks):
+        h, w = mask.shape[:2]
+        for y in range(0, h, tile):
+            for x in range(0, w, tile):
+                out_images.append(image[y : y + tile, x : x + tile])
+                out_masks.append(mask[y : y + tile, x : x + tile])
+    return out_images, out_masks
+
+
 def finetune(
     checkpoint: LoadedCheckpoint,
     images: dict[str, np.ndarray],
@@ -106,7 +129,10 @@ def finetune(
     train_keys, holdout_keys, note = split_holdout(keys, settings.holdout_fraction)
     norm = checkpoint.normalization
     resize = (checkpoint.train_size or {}).get("size") if (checkpoint.train_size or {}).get("mode") == "resize" else None
-    holdout_set = ArraySegmentation([images[k] for k in holdout_keys], [masks[k] for k in holdout_keys],
+    held_images, held_masks = [images[k] for k in holdout_keys], [masks[k] for k in holdout_keys]
+    if not resize:  # a big photo is checked tile by tile: the metrics add up, the memory does not
+        held_images, held_masks = split_into_tiles(held_images, held_masks, EVAL_TILE)
+    holdout_set = ArraySegmentation(held_images, held_masks,
                                     build_eval_transform(tuple(resize) if resize else None, norm))
     train_set = ArraySegmentation(
         [images[k] for k in train_keys], [masks[k] for k in train_keys],
