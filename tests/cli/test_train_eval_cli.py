@@ -69,11 +69,16 @@ def test_missing_labels_folder(cli, scene_folder, tmp_path):
     assert code == 2 and "nowhere" in err and len(err.strip().splitlines()) == 1
 
 
-def test_reproduce_one_row_writes_table(cli, scene_folder, tmp_path):
-    data = tmp_path / "camvid"
+def camvid_layout(scene_folder, data):
+    """CamVid's train/trainannot/val/valannot folders, pointing at the generated scenes."""
     data.mkdir()
     for a, b in (("train", "images"), ("trainannot", "labels"), ("val", "images"), ("valannot", "labels")):
         (data / a).symlink_to(scene_folder / b, target_is_directory=True)
+    return data
+
+
+def test_reproduce_one_row_writes_table(cli, scene_folder, tmp_path):
+    data = camvid_layout(scene_folder, tmp_path / "camvid")
     code, stdout, _ = cli("reproduce", "--data", data, "--out", tmp_path / "rep", "--epochs", "1", "--size", "32",
                           "--width", "4", "--configs", "unet", "--device", "cpu", "--threads", "1")
     assert code == 0
@@ -86,10 +91,7 @@ def test_reproduce_one_row_writes_table(cli, scene_folder, tmp_path):
 
 
 def test_reproduce_runs_the_augmentation_rows_on_another_base(cli, scene_folder, tmp_path):
-    data = tmp_path / "camvid"
-    data.mkdir()
-    for a, b in (("train", "images"), ("trainannot", "labels"), ("val", "images"), ("valannot", "labels")):
-        (data / a).symlink_to(scene_folder / b, target_is_directory=True)
+    data = camvid_layout(scene_folder, tmp_path / "camvid")
     code, _, _ = cli("reproduce", "--data", data, "--out", tmp_path / "rep", "--epochs", "1", "--size", "32",
                      "--width", "4", "--configs", "8", "--augmentation-base", "unet-bn", "--device", "cpu",
                      "--threads", "1")

@@ -65,6 +65,15 @@ def test_resize_mode_returns_a_full_size_mask():
     assert prediction.mask.shape == (123, 217) and prediction.confidence.shape == (123, 217)
 
 
+def scenes(seed: int, count: int, height: int, width: int):
+    """``count`` generated scenes (image, mask), keyed s0, s1, ..."""
+    from tests.conftest import make_scene
+
+    rng = np.random.default_rng(seed)
+    pairs = {f"s{i}": make_scene(rng, height, width) for i in range(count)}
+    return {k: v[0] for k, v in pairs.items()}, {k: v[1] for k, v in pairs.items()}
+
+
 def test_holdout_split_is_fixed_and_never_empty():
     keys = [f"img{i}" for i in range(20)]
     train, hold, _ = split_holdout(keys, 0.2)
@@ -75,12 +84,7 @@ def test_holdout_split_is_fixed_and_never_empty():
 
 
 def test_finetune_raises_held_out_iou_and_leaves_the_model_untouched(tmp_path):
-    from tests.conftest import make_scene
-
-    rng = np.random.default_rng(1)
-    images, masks = {}, {}
-    for i in range(10):
-        images[f"s{i}"], masks[f"s{i}"] = make_scene(rng, 48, 64)
+    images, masks = scenes(seed=1, count=10, height=48, width=64)
     config = model_config("unet-bn", base_width=8, depth=2)
     model = build_model(config).eval()
     checkpoint = LoadedCheckpoint(model, config, CAMVID, train_size={"mode": "native"})
@@ -101,12 +105,7 @@ def test_finetune_raises_held_out_iou_and_leaves_the_model_untouched(tmp_path):
 
 
 def test_cancelled_finetune_returns_nothing():
-    from tests.conftest import make_scene
-
-    rng = np.random.default_rng(2)
-    images, masks = {}, {}
-    for i in range(4):
-        images[f"s{i}"], masks[f"s{i}"] = make_scene(rng, 32, 32)
+    images, masks = scenes(seed=2, count=4, height=32, width=32)
     config = model_config("unet-bn", base_width=4, depth=2)
     checkpoint = LoadedCheckpoint(build_model(config).eval(), config, CAMVID)
     before = {k: v.clone() for k, v in checkpoint.model.state_dict().items()}
@@ -132,12 +131,7 @@ def _run_to_end(events):
 
 @pytest.mark.parametrize("minutes, epochs, stops_by", [(60.0, 2, "epochs"), (0.0005, 10_000, "time")])
 def test_the_first_of_the_time_budget_and_the_epoch_limit_ends_it(minutes, epochs, stops_by):
-    from tests.conftest import make_scene
-
-    rng = np.random.default_rng(3)
-    images, masks = {}, {}
-    for i in range(6):
-        images[f"s{i}"], masks[f"s{i}"] = make_scene(rng, 32, 32)
+    images, masks = scenes(seed=3, count=6, height=32, width=32)
     config = model_config("unet", base_width=4, depth=2)
     checkpoint = LoadedCheckpoint(build_model(config).eval(), config, CAMVID)
     settings = FinetuneSettings(minutes=minutes, epochs=epochs, crop=(32, 32), batch_size=2)
@@ -168,17 +162,13 @@ def test_held_out_images_are_split_into_tiles_that_cover_them_exactly():
 
 def test_finetune_checks_big_held_out_images_in_tiles(monkeypatch):
     import segstudio.ml.finetune as ft
-    from tests.conftest import make_scene
 
     monkeypatch.setattr(ft, "EVAL_TILE", 24)
     seen = []
     real = ft.evaluate
     monkeypatch.setattr(ft, "evaluate", lambda model, loader, *a, **k: seen.append(
         [tuple(x.shape[-2:]) for x, _ in loader]) or real(model, loader, *a, **k))
-    rng = np.random.default_rng(4)
-    images, masks = {}, {}
-    for i in range(5):
-        images[f"s{i}"], masks[f"s{i}"] = make_scene(rng, 40, 48)
+    images, masks = scenes(seed=4, count=5, height=40, width=48)
     config = model_config("unet", base_width=4, depth=2)
     checkpoint = LoadedCheckpoint(build_model(config).eval(), config, CAMVID, train_size={"mode": "native"})
     _, result = _run_to_end(finetune(checkpoint, images, masks, FinetuneSettings(minutes=None, epochs=1, crop=(24, 24)),
