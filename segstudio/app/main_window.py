@@ -531,7 +531,7 @@ class MainWindow(QMainWindow):
         table = getattr(self.palette, "table", None)
         if table is None:
             return
-        needed = table.verticalHeader().length() + table.horizontalHeader().height() + 70
+        needed = table.verticalHeader().length() + table.horizontalHeader().height() + 90
         right = Qt.DockWidgetArea.RightDockWidgetArea
         others = [d for d in self.findChildren(QDockWidget)
                   if d is not self.palette and d.isVisible() and self.dockWidgetArea(d) == right]

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -100,11 +101,11 @@ class ModelPanel(QDockWidget):
         self.minutes_spin.setToolTip("Retraining stops after this long (or at the epoch limit, whichever comes first)")
         self.epochs_spin = QSpinBox()
         self.epochs_spin.setRange(0, 1000)
-        self.epochs_spin.setSpecialValueText("no epoch limit")
+        self.epochs_spin.setSpecialValueText("no limit")
         self.epochs_spin.setSuffix(" epochs")
         self.epochs_spin.setToolTip("Stop after this many passes over your images (0: only the time budget)")
         self.versions = QListWidget()
-        self.versions.setMaximumHeight(110)
+        self.versions.setMaximumHeight(76)
         self.versions.itemDoubleClicked.connect(lambda item: self.version_chosen.emit(item.data(_PATH_ROLE)))
         self.use_version_button = QPushButton("Use selected version")
         self.use_version_button.clicked.connect(self._use_version)
@@ -112,8 +113,10 @@ class ModelPanel(QDockWidget):
         form.addRow("Model", self.model_combo)
         form.addRow("Device", self.device_combo)
         form.addRow("", self.device_label)
-        form.addRow("Retrain budget", self.minutes_spin)
-        form.addRow("", self.epochs_spin)
+        limits = QHBoxLayout()  # one row: the dock must leave the class palette its height
+        limits.addWidget(self.minutes_spin)
+        limits.addWidget(self.epochs_spin)
+        form.addRow("Retrain budget", limits)
         body = QWidget()
         layout = QVBoxLayout(body)
         layout.addLayout(form)
