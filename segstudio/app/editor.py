@@ -73,8 +73,8 @@ class ImageDocument:
             return
         if self._counts is None:
             return  # computed on the next read
-        self._counts -= np.bincount(step.before.ravel(), minlength=256)
-        self._counts += np.bincount(step.after.ravel(), minlength=256)
+        self._counts -= class_counts(step.before)
+        self._counts += class_counts(step.after)
 
     def counts_changed(self) -> None:
         """The mask changed in an unknown way: recount on the next read."""

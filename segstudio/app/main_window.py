@@ -599,8 +599,9 @@ class MainWindow(QMainWindow):
         doc.mark_edited()
         self.project.set_status(key, ImageStatus.PREDICTED)
         if confidence is not None:
-            try:
-                self.project.save_confidence(key, confidence)
+            try:  # the worker's PNG when there is one: encoding 48 MP here would stall the window for seconds
+                confidence_png = encoded[1] if encoded is not None else None
+                self.project.save_confidence(key, confidence, encoded=confidence_png)
             except OSError as exc:
                 log.warning("could not save confidence for %s: %s", key, exc)
         self.autosaver.edited()
