@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 import sys
 from pathlib import Path
 
@@ -36,29 +35,10 @@ def sample_folder() -> Path | None:
 
 
 def working_samples(data_dir: Path | None = None) -> Path | None:
-    """A copy of the sample images in the user's data folder, made on first use.
+    """The user's copy of the samples (``core.resources.user_sample_copy``)."""
+    from segstudio.core.resources import user_sample_copy
 
-    The app writes ``.segstudio/`` into the folder it opens; the bundled samples
-    live inside the installed package (read-only in a system install or a
-    bundle, and a source checkout should stay clean), so the user edits a copy.
-    Falls back to the bundled folder itself when the copy cannot be made.
-    """
-    samples = sample_folder()
-    if samples is None:
-        return None
-    if data_dir is None:
-        from platformdirs import user_data_dir
-
-        data_dir = Path(user_data_dir("SegStudio", appauthor=False))
-    target = data_dir / "samples"
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-        for image in samples.iterdir():
-            if image.is_file() and not (target / image.name).exists():
-                shutil.copy2(image, target / image.name)
-    except OSError:
-        return samples
-    return target
+    return user_sample_copy(data_dir)
 
 
 def default_folder(settings, data_dir: Path | None = None) -> str | None:

@@ -9,6 +9,7 @@ app at another default model (tests and the self-test use it).
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -45,6 +46,32 @@ def sample_folder() -> Path | None:
     return folder if folder.is_dir() else None
 
 
+def user_sample_copy(data_dir: Path | None = None) -> Path | None:
+    """A copy of the sample images in the user's data folder (made on first use), or None.
+
+    The app writes ``.segstudio/`` into the folder it opens; the bundled samples
+    live inside the installed package (read-only in a system install or a
+    bundle, and a source checkout should stay clean), so the user edits a copy.
+    Falls back to the bundled folder itself when the copy cannot be made.
+    """
+    samples = sample_folder()
+    if samples is None:
+        return None
+    if data_dir is None:
+        from platformdirs import user_data_dir
+
+        data_dir = Path(user_data_dir("SegStudio", appauthor=False))
+    target = data_dir / "samples"
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for image in samples.iterdir():
+            if image.is_file() and not (target / image.name).exists():
+                shutil.copy2(image, target / image.name)
+    except OSError:
+        return samples
+    return target
+
+
 def default_model_path() -> Path:
     """``$SEGSTUDIO_DEFAULT_MODEL``, else ``resources/models/default.safetensors``
     (the path may not exist: callers check)."""
@@ -57,4 +84,5 @@ def icon_path(name: str = "segstudio.png") -> Path:
     return resources_dir() / "icons" / name
 
 
-__all__ = ["default_model_path", "icon_path", "resource_candidates", "resources_dir", "sample_folder"]
+__all__ = ["default_model_path", "icon_path", "resource_candidates", "resources_dir", "sample_folder",
+           "user_sample_copy"]
