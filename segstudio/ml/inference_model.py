@@ -3,7 +3,7 @@
 Inference never runs the checkpoint's own module: retraining starts from it
 (and needs its BatchNorm layers), and a folded copy is also what makes the
 CPU fast. Measured on the shipped U-Net-BN at 480x360 on 2 CPU threads
-(``benchmarks/bench_models.py --latency``): channels-last memory format
+(``benchmarks/bench_latency.py``): channels-last memory format
 (oneDNN's preferred layout for convolutions) and folding each BatchNorm into
 the convolution before it take the forward pass from 251 to 179 ms (median; best 224 -> 147).
 """
