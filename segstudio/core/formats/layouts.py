@@ -3,7 +3,7 @@
 Each layout writes the masks, the image copies, the subset lists and its
 class-map file, and reads the same back (also from a CVAT export)::
 
-    camvid    label_colors.txt, <subset>.txt ("/<subset>/<image> /<subset>annot/<key>.png"),
+    camvid    label_colors.txt, <subset>.txt ("/<subset>/<image> <subset>annot/<key>.png"),
               <subset>/ images, <subset>annot/ colour PNGs          (CVAT "CamVid 1.0", Datumaro "camvid")
     voc       labelmap.txt, JPEGImages/<key>.jpg, SegmentationClass/<key>.png palette PNGs
               (palette index = labelmap line), ImageSets/Segmentation/<subset>.txt
@@ -46,7 +46,7 @@ class CamVid:
 
     def finish(self, out: Path, entries: dict[str, list[tuple[str, str]]], labelset: LabelSet) -> None:
         for subset, items in entries.items():
-            lines = [_quoted(f"/{subset}/{image}", f"/{subset}annot/{key}.png") for key, image in items]
+            lines = [_quoted(f"/{subset}/{image}", f"{subset}annot/{key}.png") for key, image in items]
             atomic_write_text(out / f"{subset}.txt", "".join(lines))
         atomic_write_text(out / self.LABEL_COLORS, classmap.camvid_label_colors_text(labelset))
 

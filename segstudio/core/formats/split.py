@@ -11,7 +11,8 @@ Each unit goes to val when a hash of its name falls below the val fraction:
 the same name always lands in the same subset, whatever else is exported,
 on every machine (``hashlib``, not Python's salted ``hash``). When that
 leaves a subset empty but there are at least two units, the unit whose hash
-is nearest to the boundary moves, so both subsets exist.
+is nearest to the boundary moves, so both subsets exist (then, and only
+then, the assignment depends on the other names exported).
 """
 
 from __future__ import annotations
