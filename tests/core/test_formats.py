@@ -166,3 +166,24 @@ def test_folder_export_writes_the_label_set_beside_the_labels(tmp_path):
         assert sorted(p.stem for p in (tmp_path / "out" / subset / "images").iterdir()) == sorted(
             p.stem for p in (tmp_path / "out" / subset / "labels").iterdir()
         )
+
+
+def test_cvat_camvid_black_is_the_implicit_background(tmp_path):
+    """CVAT's CamVid export leaves unlabelled pixels black without listing black
+    in label_colors.txt; Datumaro calls them "background", and so do we."""
+    images = make_images(tmp_path / "images", stems=("a_001",))
+    src = tmp_path / "cvat"
+    (src / "defaultannot").mkdir(parents=True)
+    rgb = np.zeros((10, 14, 3), np.uint8)
+    rgb[:5] = (128, 0, 0)
+    Image.fromarray(rgb).save(src / "defaultannot" / "a_001.png")
+    (src / "default.txt").write_text("/default/a_001.jpg defaultannot/a_001.png\n")
+    (src / "label_colors.txt").write_text("128 0 0 road\n")
+    road_bg = LabelSet(names=("road", "background"), colors=((1, 1, 1), (2, 2, 2)))
+    project = Project.open(images, road_bg)
+    assert import_masks(project, src).imported == 1
+    assert (project.load_mask("a_001")[:5] == 0).all() and (project.load_mask("a_001")[5:] == 1).all()
+    project.close()
+    camvid_project = Project.open(make_images(tmp_path / "cam", stems=("a_001",)))
+    report = import_masks(camvid_project, src)
+    assert report.imported == 0 and "'background' (70 px)" in report.errors[0]
