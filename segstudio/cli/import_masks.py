@@ -1,12 +1,15 @@
-"""``segstudio import-masks``: bring existing index or CamVid-colour PNGs into a project.
+"""``segstudio import-masks``: bring existing masks into a project.
 
     segstudio import-masks FOLDER --from DIR [--overwrite]
 
-Files in DIR named ``<image stem>.png`` (or CamVid's ``<stem>_L.png``) are
-read as index (grey or palette) or colour PNGs with the folder's label set,
-checked against the image size, and saved as the user's edits. Masks already
-edited or reviewed are kept unless ``--overwrite``. Exit 0 when every
-matching file was imported, 1 when some failed, 2 for a usage error.
+DIR is a CamVid, Pascal VOC or Datumaro data set (a CVAT export too), a
+SegStudio export, or a plain folder of PNGs named ``<image stem>.png`` (or
+CamVid's ``<stem>_L.png``). A data set's classes are matched to the folder's
+label set by name; a plain folder's ids or colours are the label set's own.
+Masks are checked against the image size and saved as the user's edits; one
+equal to the saved mask is left alone; masks already edited or reviewed are
+kept unless ``--overwrite``. Exit 0 when every matching file was imported,
+1 when some failed, 2 for a usage error (an unreadable class map included).
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ import argparse
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "import-masks",
-        help="import index or colour PNG masks into a folder's project",
+        help="import masks (CamVid, VOC, Datumaro, SegStudio or plain PNGs) into a folder's project",
         description="Import masks named like FOLDER's images from DIR into FOLDER/.segstudio.",
     )
     p.add_argument("folder", help="the image folder")
-    p.add_argument("--from", dest="source", required=True, help="folder of PNG masks named like the images")
+    p.add_argument("--from", dest="source", required=True, help="a data set (CamVid, VOC, Datumaro, SegStudio export) or a folder of PNG masks named like the images")
     p.add_argument("--overwrite", action="store_true", help="replace masks you edited or reviewed")
     p.set_defaults(func=run)
 
@@ -50,7 +53,10 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     finally:
         _close_quietly(project)
-    echo(f"imported {report.imported} mask(s) into {folder}; skipped {len(report.skipped)}; errors {len(report.errors)}")
+    echo(
+        f"imported {report.imported} mask(s) into {folder} (read as {report.layout}); "
+        f"unchanged {report.unchanged}; skipped {len(report.skipped)}; errors {len(report.errors)}"
+    )
     for line in report.skipped:
         echo(f"  skipped: {line}")
     if report.conflicts:

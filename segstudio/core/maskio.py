@@ -122,6 +122,12 @@ def _open(path: Path, shape: tuple[int, int] | None = None) -> Image.Image:
     return img
 
 
+def open_mask_file(path: str | Path, shape: tuple[int, int] | None = None) -> Image.Image:
+    """The decoded mask file after the header checks (size, depth, bomb); for
+    readers of other layouts (``core.formats``) that decide ids themselves."""
+    return _open(Path(path), shape)
+
+
 def _check_shape(path: Path, mask: np.ndarray, shape: tuple[int, int] | None) -> None:
     if shape is not None and tuple(mask.shape[:2]) != tuple(shape[:2]):
         raise MaskFormatError(

@@ -63,3 +63,35 @@ def test_import_masks_reports_files_and_respects_overwrite(cli, tmp_path):
     assert (Project.open(images).load_mask("f0") == 5).all()
     code, _, err = cli("import-masks", images, "--from", tmp_path / "nope")
     assert code == 2 and "nope" in err
+
+
+def test_export_camvid_voc_datumaro_with_split_and_import_back(cli, tmp_path):
+    from tests.format_data import STEMS, WIDE, annotate, make_images
+
+    images = make_images(tmp_path / "images")
+    masks = annotate(images, WIDE)
+    for fmt, marker in (("camvid", "label_colors.txt"), ("voc", "labelmap.txt"), ("datumaro", "train/dataset_meta.json")):
+        out = tmp_path / fmt
+        code, stdout, _ = cli("export", images, "--out", out, "--format", fmt, "--split")
+        assert code == 0, stdout
+        assert stdout.startswith(f"exported {len(STEMS)} mask(s) ({fmt})") and "subsets: train" in stdout
+        assert (out / marker).is_file()
+        other = tmp_path / f"copy-{fmt}"
+        other.mkdir()
+        for p in images.iterdir():
+            if p.is_file():
+                (other / p.name).write_bytes(p.read_bytes())
+        Project.open(other, WIDE).close()
+        code, stdout, _ = cli("import-masks", other, "--from", out)
+        assert code == 0 and stdout.startswith(f"imported {len(STEMS)} mask(s)") and f"read as {fmt}" in stdout
+        project = Project.open(other)
+        assert all(np.array_equal(project.load_mask(k), m) for k, m in masks.items())
+        project.close()
+
+
+def test_export_layout_usage_errors_exit_2(cli, tmp_path):
+    images = _folder(tmp_path)
+    code, _, err = cli("export", images, "--out", tmp_path / "o", "--format", "camvid,index")
+    assert code == 2 and "alone" in err
+    code, _, err = cli("export", images, "--out", tmp_path / "o", "--format", "voc", "--split", "1.5")
+    assert code == 2 and "--split" in err

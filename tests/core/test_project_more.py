@@ -147,7 +147,8 @@ def test_import_matches_camvid_L_names_keeps_edits_and_reports(folder, tmp_path)
     assert only.imported == 1 and not only.skipped and (project.load_mask("img1") == 4).all()
     assert (project.load_mask("img0") == 8).all()
     report = import_masks(project, src, overwrite=True)
-    assert report.imported == 2 and (project.load_mask("img1") == 4).all()
+    # img1's file equals its saved mask: left alone (status included), not re-imported.
+    assert (report.imported, report.unchanged) == (1, 1) and (project.load_mask("img1") == 4).all()
     state = json.loads((folder / ".segstudio" / "state.json").read_text())
     assert state["images"]["img0"]["status"] == "edited"
 
