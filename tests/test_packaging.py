@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 import segstudio
-from segstudio import shortcuts
+from segstudio.system import shortcuts
 
 ROOT = Path(__file__).resolve().parents[1]
 DESKTOP_FILE = ROOT / "packaging" / "segstudio.desktop"

@@ -30,8 +30,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from segstudio.cli.common import echo, parse_hw, progress_bar
-    from segstudio.cli.main import CliError
+    from segstudio.cli.common import CliError, echo, parse_hw, progress_bar
     from segstudio.core.imageio import read_image
     from segstudio.ml.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
     from segstudio.ml.data import DataError, load_label_map, pair_files

@@ -29,9 +29,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from segstudio.cli.common import echo
-    from segstudio.cli.export import _close_quietly
-    from segstudio.cli.main import CliError
+    from segstudio.cli.common import CliError, close_project_quietly, echo
     from segstudio.core.export import import_masks
     from segstudio.core.project import Project
 
@@ -49,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     finally:
-        _close_quietly(project)
+        close_project_quietly(project)
     echo(f"imported {report.imported} mask(s) into {folder}; skipped {len(report.skipped)}; errors {len(report.errors)}")
     for line in report.skipped:
         echo(f"  skipped: {line}")

@@ -36,8 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     from PIL import Image
 
-    from segstudio.cli.common import echo, progress_bar
-    from segstudio.cli.main import CliError
+    from segstudio.cli.common import CliError, echo, progress_bar
     from segstudio.core.atomic import atomic_write_bytes
     from segstudio.core.imageio import ImageReadError, list_images, read_image
     from segstudio.core.maskio import write_color_png, write_index_png
