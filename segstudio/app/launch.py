@@ -29,7 +29,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 
 def sample_folder() -> Path | None:
-    """The bundled sample images (``segstudio/resources/samples``), or None."""
+    """The bundled sample images (``resources/samples``), or None."""
     from segstudio.core.resources import sample_folder as resources_samples
 
     return resources_samples()
