@@ -2,7 +2,8 @@
 
     segstudio import-masks FOLDER --from DIR [--overwrite]
 
-Files in DIR named ``<image stem>.png`` (or CamVid's ``<stem>_L.png``) are
+Files in DIR named ``<key>.png`` (or CamVid's ``<key>_L.png``; an image's key
+is its file name without extension, see ``core.project``) are
 read as index (grey or palette) or colour PNGs with the folder's label set,
 checked against the image size, and saved as the user's edits. Masks already
 edited or reviewed are kept unless ``--overwrite``. Exit 0 when every
