@@ -57,7 +57,7 @@ def main() -> None:
         steps += 1
     scrolled = time.perf_counter() - start
     deadline = time.perf_counter() + 60
-    while window.file_list._requests.qsize() and time.perf_counter() < deadline:
+    while window.file_list.thumbnails_pending() and time.perf_counter() < deadline:
         app.processEvents()
     print("| images | open -> first image shown (s) | scroll whole list (s, pages) | peak RSS before / after (MB) |")
     print("|---|---|---|---|")

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parents[1] / "segstudio" / "resources" / "icons"
+HERE = Path(__file__).resolve().parents[1] / "resources" / "icons"
 SIZES = (16, 32, 48, 64, 128, 256, 512)
 ICO_SIZES = (16, 24, 32, 48, 64, 128, 256)
 ICNS_SIZES = (16, 32, 64, 128, 256, 512, 1024)

@@ -1,7 +1,9 @@
 """Entry points: ``segstudio`` (console), ``segstudio-gui`` and ``python -m segstudio``.
 
-With a sub-command (``train``, ``eval``, ...) the headless CLI runs; with no
-sub-command, or with a folder, the desktop app opens.
+With a sub-command (``train``, ``eval``, ...) or a global flag (``--help``,
+``--version``) the headless CLI runs; otherwise (nothing, a folder,
+``--self-test``) the desktop app opens. This module is the only one that
+knows both: ``segstudio.cli`` and ``segstudio.app`` never import each other.
 """
 
 from __future__ import annotations
@@ -16,12 +18,27 @@ def main(argv: list[str] | None = None) -> int:
     if sys.stdout is None or sys.stderr is None:
         # Windowed (pythonw, segstudio-gui on Windows, a console=False bundle): no
         # console, so print() and progress bars would raise. Send them to the log folder.
-        from segstudio.logsetup import setup_logging
+        from segstudio.system.logsetup import setup_logging
 
         setup_logging(windowed=True)
-    from segstudio.cli.main import run_cli
+    argv = sys.argv[1:] if argv is None else list(argv)
+    from segstudio.cli.main import is_cli_invocation  # cheap: loads no sub-command
+    from segstudio.system.dependencies import missing_dependency_message
 
-    return run_cli(sys.argv[1:] if argv is None else argv)
+    try:
+        if is_cli_invocation(argv):
+            from segstudio.cli.main import run_cli
+
+            return run_cli(argv)
+        from segstudio.app.launch import launch_app
+
+        return launch_app(argv)
+    except ImportError as exc:
+        message = missing_dependency_message(exc)
+        if message is None:
+            raise  # one of our own modules is broken: that is a bug, show it whole
+        print(f"segstudio: {message}", file=sys.stderr)
+        return 2
 
 
 def gui_main() -> int:

@@ -39,7 +39,7 @@ def test_training_progress_without_stdout_goes_to_the_log(tmp_path, scene_folder
 
 def test_tqdm_and_print_without_stdout(tmp_path):
     result, console = run_windowed("""
-        from segstudio.logsetup import setup_logging
+        from segstudio.system.logsetup import setup_logging
         setup_logging(windowed=True)
         import logging
         from tqdm import tqdm
@@ -73,7 +73,7 @@ def test_unwritable_log_folder_falls_back_to_devnull(tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     prelude = "import sys\nsys.stdout = None\nsys.stderr = None\n"
-    code = prelude + ("from segstudio.logsetup import setup_logging\nsetup_logging(windowed=True)\n"
+    code = prelude + ("from segstudio.system.logsetup import setup_logging\nsetup_logging(windowed=True)\n"
                       "from tqdm import tqdm\nfor _ in tqdm(range(3)): pass\nprint('ok')\n")
     env = {**os.environ, "SEGSTUDIO_LOG_DIR": str(blocker / "logs")}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)

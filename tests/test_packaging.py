@@ -14,11 +14,11 @@ import pytest
 from PIL import Image
 
 import segstudio
-from segstudio import shortcuts
+from segstudio.system import shortcuts
 
 ROOT = Path(__file__).resolve().parents[1]
 DESKTOP_FILE = ROOT / "packaging" / "segstudio.desktop"
-ICONS = ROOT / "segstudio" / "resources" / "icons"
+ICONS = ROOT / "resources" / "icons"
 VALIDATOR = shutil.which("desktop-file-validate")
 needs_validator = pytest.mark.skipif(
     VALIDATOR is None, reason="desktop-file-validate not installed (apt-get install desktop-file-utils)")
@@ -278,13 +278,15 @@ def test_bundle_self_test(tmp_path):
     assert "self-test passed" in result.stdout
 
 
-def test_a_plain_wheel_carries_the_icons_samples_and_default_model(tmp_path):
-    """Not only an editable install: the wheel has segstudio/resources/ as package data."""
+def test_a_plain_wheel_carries_every_module_and_every_resource(tmp_path):
+    """Not only an editable install: the wheel has each module of segstudio/ (pyproject.toml
+    lists the packages) and each file of the top-level resources/ as segstudio/resources/."""
     import zipfile
 
     pytest.importorskip("setuptools")
     source = tmp_path / "src"  # a copy, so the build leaves no build/ or egg-info in the checkout
-    shutil.copytree(ROOT / "segstudio", source / "segstudio", ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("segstudio", "resources"):
+        shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
     result = subprocess.run(
@@ -295,6 +297,10 @@ def test_a_plain_wheel_carries_the_icons_samples_and_default_model(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     (wheel,) = (tmp_path / "dist").glob("segstudio-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "segstudio").rglob("*.py")}
+    assert modules - names == set()
+    resources = {f"segstudio/{p.relative_to(ROOT).as_posix()}" for p in (ROOT / "resources").rglob("*") if p.is_file()}
+    assert resources - names == set()
     for required in ("segstudio/resources/icons/segstudio.png", "segstudio/resources/icons/segstudio.svg",
                      "segstudio/resources/models/default.safetensors"):
         assert required in names, required

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
-from segstudio.cli.version import version_text
+from segstudio.system.version import version_text
 from segstudio.core.resources import icon_path
 
 

@@ -4,9 +4,9 @@ PySide6 hands an exception raised in a slot or an event handler to
 ``sys.excepthook`` and then goes on with the event loop. The default hook only
 prints (to nowhere, in a windowed app). Ours:
 
-1. writes the traceback, the versions (``cli.version.version_text``) and the
+1. writes the traceback, the versions (``system.version.version_text``) and the
    thread to ``crash-<time>-<pid>.log`` in the user's log folder
-   (``segstudio.logsetup.log_dir()``) and to the main log;
+   (``segstudio.system.logsetup.log_dir()``) and to the main log;
 2. shows one dialog with the details and a "Copy details" button, on the GUI
    thread (exceptions from other threads are relayed there by a queued signal);
 3. returns, so the event loop keeps running.
@@ -46,7 +46,7 @@ class CrashReport:
 def _versions() -> str:
     if _state["versions"] is None:
         try:
-            from segstudio.cli.version import version_text
+            from segstudio.system.version import version_text
 
             _state["versions"] = version_text()
         except Exception as exc:  # the report must not fail on a broken torch
@@ -62,7 +62,7 @@ def report_exception(exc_type, exc, tb, thread_name: str | None = None) -> Crash
                f"{_versions()}\n\n{trace}")
     path = None
     try:
-        from segstudio.logsetup import log_dir
+        from segstudio.system.logsetup import log_dir
 
         folder = log_dir()
         path = folder / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6:06d}.log"

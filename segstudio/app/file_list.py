@@ -238,6 +238,10 @@ class FileListDock(QDockWidget):
             self._thumb_worker.wait(5000)
             self._thumb_worker = None
 
+    def thumbnails_pending(self) -> int:
+        """How many thumbnails are asked for and not yet being made (0 once the list has caught up)."""
+        return self._requests.qsize()
+
     def _request_thumbnail(self, key: str) -> None:
         self._requests.put((key, self.model.project.image_path(key)))
 

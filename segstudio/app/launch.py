@@ -12,6 +12,7 @@ the first time a model is used, which keeps the window's start ~2.5 s faster.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import sys
 from pathlib import Path
@@ -28,7 +29,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 
 def sample_folder() -> Path | None:
-    """The bundled sample images (``segstudio/resources/samples``), or None."""
+    """The bundled sample images (``resources/samples``), or None."""
     from segstudio.core.resources import sample_folder as resources_samples
 
     return resources_samples()
@@ -50,23 +51,10 @@ def default_folder(settings, data_dir: Path | None = None) -> str | None:
 
 
 def _torch_first_if_needed() -> None:
-    if sys.platform == "win32":
-        try:
-            import torch  # noqa: F401
-        except ImportError:  # the app still edits masks without ml
-            pass
-
-
-def _optional(module: str, name: str):
-    """A function from an optional app module (crash handler, self-test, model features)."""
-    import importlib
-
-    try:
-        return getattr(importlib.import_module(module), name)
-    except ImportError as exc:
-        if exc.name and exc.name.startswith("segstudio"):
-            return None  # the module is absent; anything else is a real error
-        raise
+    # Only when torch is installed: without it the window still opens and edits
+    # masks (the model features load torch lazily, on first use).
+    if sys.platform == "win32" and importlib.util.find_spec("torch") is not None:
+        import torch  # noqa: F401
 
 
 def launch_app(argv: list[str]) -> int:
@@ -74,26 +62,23 @@ def launch_app(argv: list[str]) -> int:
     _torch_first_if_needed()
     from PySide6.QtWidgets import QApplication
 
-    from segstudio.logsetup import setup_logging
+    from segstudio.app.about import app_icon
+    from segstudio.app.crash import install_excepthook
+    from segstudio.system.logsetup import setup_logging
 
     setup_logging(windowed=sys.stdout is None)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("SegStudio")
     app.setApplicationName("SegStudio")
     app.setDesktopFileName("segstudio")  # lets Wayland match the launcher's icon
-    app_icon = _optional("segstudio.app.about", "app_icon")
-    if app_icon is not None:
-        app.setWindowIcon(app_icon())
-    install_excepthook = _optional("segstudio.app.crash", "install_excepthook")
-    if install_excepthook is not None:
-        install_excepthook(app)
+    app.setWindowIcon(app_icon())
+    install_excepthook(app)
     if args.self_test:
-        run_self_test = _optional("segstudio.app.selftest", "run_self_test")
-        if run_self_test is None:
-            print("segstudio: this build has no self-test", file=sys.stderr)
-            return 2
+        from segstudio.app.selftest import run_self_test
+
         return run_self_test(app)
     from segstudio.app.main_window import MainWindow
+    from segstudio.app.model_features import install_model_features
     from segstudio.core.labels import LabelSet, LabelSetError
 
     labelset = None
@@ -104,9 +89,7 @@ def launch_app(argv: list[str]) -> int:
             print(f"segstudio: {exc}", file=sys.stderr)
             return 2
     window = MainWindow(labelset=labelset)
-    install_model_features = _optional("segstudio.app.model_features", "install_model_features")
-    if install_model_features is not None:
-        install_model_features(window)
+    install_model_features(window)
     window.show()
     folder = args.folder or default_folder(window.settings)
     if folder:

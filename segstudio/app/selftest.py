@@ -11,7 +11,7 @@ checks the mask, saves it, exports it, decodes the export and compares.
 Prints ``self-test passed: ...`` and returns 0, or ``self-test failed: <reason>``
 and returns 1 (2 for an unexpected exception). ``SEGSTUDIO_SELFTEST_TIMEOUT``
 (seconds, default 300) bounds the model work. In a windowed bundle the output
-goes to ``console.log`` in the log folder (see ``segstudio.logsetup``); the
+goes to ``console.log`` in the log folder (see ``segstudio.system.logsetup``); the
 exit code is the answer.
 """
 

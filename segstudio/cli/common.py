@@ -1,10 +1,22 @@
-"""Helpers shared by the CLI sub-commands: progress output that survives no console."""
+"""Helpers shared by the CLI sub-commands: the user-error type, progress output that survives no console."""
 
 from __future__ import annotations
 
 import sys
 
 from tqdm import tqdm
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit code 2, no traceback."""
+
+
+def close_project_quietly(project) -> None:
+    """Closes the project (removes its session marker); a read-only folder is fine."""
+    try:
+        project.close()
+    except OSError:
+        pass
 
 
 def stderr_or_none():

@@ -83,8 +83,7 @@ def json_safe(value):
 
 
 def run(args: argparse.Namespace) -> int:
-    from segstudio.cli.common import format_metrics_table
-    from segstudio.cli.main import CliError
+    from segstudio.cli.common import CliError, format_metrics_table
     from segstudio.ml.checkpoint import CheckpointError
     from segstudio.ml.data import DataError
     from segstudio.ml.device import DeviceError

@@ -44,7 +44,7 @@ def register(subparsers) -> None:
 
 def parse_formats(values: list[str] | None) -> tuple[str, ...]:
     """``["index,color", "overlay"]`` -> ``("index", "color", "overlay")`` (validated, no repeats)."""
-    from segstudio.cli.main import CliError
+    from segstudio.cli.common import CliError
     from segstudio.core.export import normalize_formats
 
     names = [name for value in values or ["index"] for name in value.split(",") if name.strip()]
@@ -57,8 +57,7 @@ def parse_formats(values: list[str] | None) -> tuple[str, ...]:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from segstudio.cli.common import echo
-    from segstudio.cli.main import CliError
+    from segstudio.cli.common import CliError, close_project_quietly, echo
     from segstudio.core.export import export_masks
     from segstudio.core.project import ImageStatus, Project
 
@@ -80,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     finally:
-        _close_quietly(project)
+        close_project_quietly(project)
     echo(
         f"exported {report.written} mask(s) ({', '.join(formats)}) to {args.out}; "
         f"skipped {len(report.skipped)}; errors {len(report.errors)}"
@@ -92,11 +91,3 @@ def run(args: argparse.Namespace) -> int:
     for line in report.errors:
         echo(f"  error: {line}")
     return 1 if report.errors else 0
-
-
-def _close_quietly(project) -> None:
-    """Closes the project (removes its session marker); a read-only folder is fine."""
-    try:
-        project.close()
-    except OSError:
-        pass

@@ -30,8 +30,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from segstudio.cli.common import echo, parse_hw, progress_bar
-    from segstudio.cli.main import CliError
+    from segstudio.cli.common import CliError, echo, parse_hw, progress_bar
     from segstudio.core.imageio import read_image
     from segstudio.ml.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
     from segstudio.ml.data import DataError, load_label_map, pair_files
@@ -45,9 +44,9 @@ def run(args: argparse.Namespace) -> int:
         labels = checkpoint.labelset
         images, masks = {}, {}
         for image_path, label_path in pairs:
-            image = read_image(image_path)
-            images[image_path.stem] = image
-            masks[image_path.stem] = load_label_map(label_path, labels.num_classes, labels.ignore_index, image.shape[:2])
+            key = image_path.stem  # pair_files matched the pair by this name
+            images[key] = image = read_image(image_path)
+            masks[key] = load_label_map(label_path, labels.num_classes, labels.ignore_index, image.shape[:2])
     except (CheckpointError, DataError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     settings = FinetuneSettings(

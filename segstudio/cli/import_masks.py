@@ -3,7 +3,7 @@
     segstudio import-masks FOLDER --from DIR [--overwrite]
 
 DIR is a CamVid, Pascal VOC or Datumaro data set (a CVAT export too), a
-SegStudio export, or a plain folder of PNGs named ``<image stem>.png`` (or
+SegStudio export, or a plain folder of PNGs named ``<image key>.png`` (or
 CamVid's ``<stem>_L.png``). A data set's classes are matched to the folder's
 label set by name; a plain folder's ids or colours are the label set's own.
 Masks are checked against the image size and saved as the user's edits; one
@@ -32,9 +32,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from segstudio.cli.common import echo
-    from segstudio.cli.export import _close_quietly
-    from segstudio.cli.main import CliError
+    from segstudio.cli.common import CliError, close_project_quietly, echo
     from segstudio.core.export import import_masks
     from segstudio.core.project import Project
 
@@ -52,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     finally:
-        _close_quietly(project)
+        close_project_quietly(project)
     echo(
         f"imported {report.imported} mask(s) into {folder} (read as {report.layout}); "
         f"unchanged {report.unchanged}; skipped {len(report.skipped)}; errors {len(report.errors)}"

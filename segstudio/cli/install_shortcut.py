@@ -19,8 +19,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from segstudio.cli.main import CliError
-    from segstudio.shortcuts import ShortcutError, gui_command, install_shortcuts, manifest_path, remove_shortcuts
+    from segstudio.cli.common import CliError
+    from segstudio.system.shortcuts import ShortcutError, gui_command, install_shortcuts, manifest_path, remove_shortcuts
 
     try:
         if args.remove:

@@ -1,10 +1,11 @@
-"""The ``segstudio`` command: sub-commands over core and ml, or the app.
+"""The ``segstudio`` command's sub-commands, over core and ml.
 
 Each sub-command lives in its own module in this package and exposes
 ``register(subparsers)``, which adds its parser and sets ``func`` to a
-callable taking the parsed namespace and returning an exit code. The CLI
-never imports ``segstudio.app`` at module level; only the no-sub-command path
-does, lazily, so headless use never loads Qt.
+callable taking the parsed namespace and returning an exit code. Every
+sub-command module is imported when the parser is built: a broken one fails
+loudly, it is never skipped. The CLI never imports ``segstudio.app``;
+``segstudio.__main__`` chooses between the two (``is_cli_invocation``).
 """
 
 from __future__ import annotations
@@ -14,22 +15,27 @@ import importlib
 import sys
 
 import segstudio
+from segstudio.cli.common import CliError  # re-exported: sub-commands raise it, run_cli reports it
 
-# Modules under segstudio.cli that define sub-commands, in help order.
-SUBCOMMAND_MODULES = (
-    "train",
-    "eval",
-    "reproduce",
-    "predict",
-    "finetune",
-    "export",
-    "import_masks",
-    "install_shortcut",
-)
+# Sub-command -> its module under segstudio.cli, in help order. Known without
+# importing the modules, so that choosing between the CLI and the app stays cheap.
+COMMANDS = {
+    "train": "train",
+    "eval": "eval",
+    "reproduce": "reproduce",
+    "predict": "predict",
+    "finetune": "finetune",
+    "export": "export",
+    "import-masks": "import_masks",
+    "install-shortcut": "install_shortcut",
+}
+GLOBAL_FLAGS = ("-h", "--help", "--version")
 
 
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit code 2, no traceback."""
+def is_cli_invocation(argv: list[str]) -> bool:
+    """True when ``argv`` starts with a sub-command or a global flag; anything
+    else (nothing, a folder, ``--self-test``) is for the app."""
+    return bool(argv) and (argv[0] in COMMANDS or argv[0] in GLOBAL_FLAGS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,30 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="store_true", help="print versions and exit")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"segstudio.cli.{name}")
-        except ModuleNotFoundError as exc:
-            # A sub-command module not written yet must not break the others.
-            if exc.name == f"segstudio.cli.{name}":
-                continue
-            raise
-        module.register(subparsers)
+    for module_name in COMMANDS.values():
+        importlib.import_module(f"segstudio.cli.{module_name}").register(subparsers)
     return parser
 
 
 def run_cli(argv: list[str]) -> int:
-    # The app takes its own arguments (a folder, --self-test); only hand over
-    # to argparse when the first word is a sub-command or a global flag.
+    """Runs ``segstudio ARGV`` (a sub-command or a global flag); returns the exit code."""
     parser = build_parser()
-    known = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()
-    if not argv or (argv[0] not in known and argv[0] not in ("-h", "--help", "--version")):
-        from segstudio.app.launch import launch_app
-
-        return launch_app(argv)
     args = parser.parse_args(argv)
     if args.version:
-        from segstudio.cli.version import version_text
+        from segstudio.system.version import version_text
 
         print(version_text())
         return 0
@@ -80,4 +73,4 @@ def run_cli(argv: list[str]) -> int:
         return 130
 
 
-__all__ = ["CliError", "build_parser", "run_cli", "segstudio"]
+__all__ = ["COMMANDS", "GLOBAL_FLAGS", "CliError", "build_parser", "is_cli_invocation", "run_cli", "segstudio"]

@@ -1,7 +1,7 @@
 """``segstudio predict``: batch pre-labelling of a folder, resumable.
 
-Writes OUT/<stem>.png atomically (index or colour PNG, core.maskio); with
---confidence also OUT/confidence/<stem>.png (grey, max softmax x 255), written
+Writes OUT/<key>.png atomically (index or colour PNG, core.maskio); with
+--confidence also OUT/confidence/<key>.png (grey, max softmax x 255), written
 before the mask, so a mask on disk means the image is done. An image whose
 mask exists is skipped unless --overwrite, so an interrupted run picks up
 where it stopped. Unreadable images (and images that fail to predict) are
@@ -23,7 +23,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--format", default="index", choices=("index", "color"))
-    p.add_argument("--confidence", action="store_true", help="also write OUT/confidence/<stem>.png (0..255)")
+    p.add_argument("--confidence", action="store_true", help="also write OUT/confidence/<key>.png (0..255)")
     p.add_argument("--tile", type=int, default=512, help="sliding-window tile size for large images (default 512)")
     p.add_argument("--overlap", type=int, default=64, help="pixels shared by neighbouring tiles (default 64)")
     p.add_argument("--overwrite", action="store_true")
@@ -36,11 +36,11 @@ def run(args: argparse.Namespace) -> int:
 
     from PIL import Image
 
-    from segstudio.cli.common import echo, progress_bar
-    from segstudio.cli.main import CliError
+    from segstudio.cli.common import CliError, echo, progress_bar
     from segstudio.core.atomic import atomic_write_bytes
     from segstudio.core.imageio import ImageReadError, list_images, read_image
     from segstudio.core.maskio import write_color_png, write_index_png
+    from segstudio.core.project import image_keys
     from segstudio.core.resources import default_model_path
     from segstudio.ml.checkpoint import CheckpointError, load_checkpoint
     from segstudio.ml.device import DeviceError, choose_device
@@ -66,17 +66,19 @@ def run(args: argparse.Namespace) -> int:
     except (CheckpointError, DeviceError) as exc:
         raise CliError(str(exc)) from exc
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-    images = list_images(images_dir)[rank::world]
+    # Keys over the whole folder before sharding, so every rank names a mask as a project would.
+    everything = list_images(images_dir)
+    images = list(zip(everything, image_keys(everything)))[rank::world]
     out.mkdir(parents=True, exist_ok=True)
     if args.confidence:
         (out / "confidence").mkdir(exist_ok=True)
-    todo = [p for p in images if args.overwrite or not (out / f"{p.stem}.png").exists()]
+    todo = [(p, key) for p, key in images if args.overwrite or not (out / f"{key}.png").exists()]
     if rank == 0:
         echo(f"{len(images) - len(todo)} of {len(images)} already done; predicting {len(todo)} on {device} ({reason})")
     predictor = Predictor(checkpoint, device, tile=args.tile, overlap=args.overlap)
     failures = []
     bar = progress_bar(len(todo), "predict")
-    for path in todo:
+    for path, key in todo:
         try:
             prediction = predictor.predict(read_image(path))
         except ImageReadError as exc:
@@ -92,9 +94,9 @@ def run(args: argparse.Namespace) -> int:
                 # Confidence first: the mask's existence marks the image as done.
                 buffer = io.BytesIO()
                 Image.fromarray(prediction.confidence).save(buffer, format="PNG")
-                atomic_write_bytes(out / "confidence" / f"{path.stem}.png", buffer.getvalue())
+                atomic_write_bytes(out / "confidence" / f"{key}.png", buffer.getvalue())
             writer = write_index_png if args.format == "index" else write_color_png
-            writer(out / f"{path.stem}.png", prediction.mask, checkpoint.labelset)
+            writer(out / f"{key}.png", prediction.mask, checkpoint.labelset)
         except OSError as exc:
             raise CliError(f"cannot write to {out}: {exc}") from exc
         bar.update(1)

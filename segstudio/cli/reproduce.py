@@ -75,7 +75,7 @@ def row_key(model: str, aug: str) -> str:
 
 def select_rows(configs: list[str] | None) -> set[int]:
     """Row numbers from ``--configs`` (numbers or names, space or comma separated)."""
-    from segstudio.cli.main import CliError
+    from segstudio.cli.common import CliError
 
     if not configs:
         return set(range(1, len(STUDY_ROWS) + 1))
@@ -95,7 +95,7 @@ def select_rows(configs: list[str] | None) -> set[int]:
 
 def run(args: argparse.Namespace) -> int:
     from segstudio.cli.common import echo
-    from segstudio.cli.main import CliError
+    from segstudio.cli.common import CliError
     from segstudio.cli.train import run_training
     from segstudio.ml.models.registry import MODEL_NAMES
     from segstudio.ml.train import TrainConfig

@@ -128,7 +128,7 @@ def run_training(config) -> dict | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from segstudio.cli.main import CliError
+    from segstudio.cli.common import CliError
     from segstudio.ml.data import DataError
     from segstudio.ml.device import DeviceError
     from segstudio.ml.encoder_weights import EncoderWeightsError

@@ -73,8 +73,9 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
-def _unique_keys(images: list[Path]) -> list[str]:
-    """Stems, or file names where stems collide; a numbered suffix if even those do."""
+def image_keys(images: list[Path]) -> list[str]:
+    """Each image's key (the name of its mask, ``<key>.png``): its stem, or its file name
+    where stems collide; a numbered suffix if even those do."""
     counts = Counter(p.stem for p in images)
     keys = [p.stem if counts[p.stem] == 1 else p.name for p in images]
     seen: Counter = Counter()
@@ -113,7 +114,7 @@ class Project:
             raise FileNotFoundError(f"{folder} is not a folder")
         project = cls(folder, labelset or CAMVID)
         project.images = list_images(folder)
-        project.keys = _unique_keys(project.images)
+        project.keys = image_keys(project.images)
         try:
             for d in (project.dir, project.masks_dir, project.confidence_dir, project.models_dir):
                 d.mkdir(parents=True, exist_ok=True)

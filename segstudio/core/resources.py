@@ -1,7 +1,10 @@
 """Where the bundled resources (samples, default model, icons) are found.
 
-They are package data in ``segstudio/resources/`` (in the wheel too); in a
-PyInstaller bundle under ``sys._MEIPASS``; anywhere,
+In the repository they sit at the top, in ``resources/`` (beside
+``segstudio/``), which is also where an editable install (``pip install -e``)
+finds them; the wheel installs them as package data in
+``segstudio/resources/`` (pyproject.toml maps the folder); in a PyInstaller
+bundle they are under ``sys._MEIPASS``; anywhere,
 ``SEGSTUDIO_RESOURCES`` overrides. ``SEGSTUDIO_DEFAULT_MODEL`` points the
 app at another default model (tests and the self-test use it).
 """
@@ -29,10 +32,10 @@ def resource_candidates() -> list[Path]:
 
 
 def resources_dir() -> Path:
-    """The first existing of: ``$SEGSTUDIO_RESOURCES``, ``<package>/resources``,
-    ``<package>/../resources`` (older checkouts), ``sys._MEIPASS/resources``
-    (a PyInstaller bundle). When none exists, the package's path, so that
-    messages name a sensible place."""
+    """The first existing of: ``$SEGSTUDIO_RESOURCES``, ``<package>/resources``
+    (an installed wheel), ``<package>/../resources`` (the repository, an
+    editable install), ``sys._MEIPASS/resources`` (a PyInstaller bundle). When
+    none exists, the installed wheel's path, so that messages name a sensible place."""
     candidates = resource_candidates()
     for candidate in candidates:
         if candidate.is_dir():

@@ -19,35 +19,29 @@ not fit, not a traceback.
 
 Files from elsewhere (``.pt``/``.pth``) are read only with
 ``torch.load(weights_only=True)``; anything needing arbitrary unpickling is
-refused and never retried unsafely.
+refused and never retried unsafely. The file reading and the key/shape check
+live in ``ml.state_files`` (shared with ``ml.encoder_weights``).
 """
 
 from __future__ import annotations
 
 import json
-import pickle
-import re
-import struct
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
 
 import segstudio
 from segstudio.core.atomic import atomic_write_bytes
 from segstudio.core.labels import LabelSet, LabelSetError
+from segstudio.ml import state_files
 from segstudio.ml.models.registry import build_model, validate_config
 
 FORMAT = "segstudio-checkpoint"
 FORMAT_VERSION = "1"
 NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "input": "RGB, 0..1"}
-# A safetensors header is a few kB; anything near this is a hostile or broken file.
-MAX_HEADER_BYTES = 100 * 1024 * 1024
-_SHOW = 3  # how many offending keys an error message names
 
 
 class CheckpointError(ValueError):
@@ -119,38 +113,11 @@ def save_checkpoint(
 
 
 def _read_header(path: Path) -> dict:
-    """The safetensors JSON header, after checking its length against the file."""
-    if not path.is_file():
-        raise CheckpointError(f"{path} does not exist")
+    """The checked safetensors header (``state_files``), its problems as ``CheckpointError``."""
     try:
-        size = path.stat().st_size
-        with path.open("rb") as handle:
-            raw_len = handle.read(8)
-            if len(raw_len) < 8:
-                raise CheckpointError(f"{path} is too short to be a safetensors file ({size} bytes)")
-            (header_len,) = struct.unpack("<Q", raw_len)
-            if header_len > MAX_HEADER_BYTES or header_len + 8 > size:
-                raise CheckpointError(
-                    f"{path} is not a valid safetensors file: its header claims {header_len} bytes "
-                    f"but the file has {size} (truncated or corrupt, or not a safetensors file)"
-                )
-            header = json.loads(handle.read(header_len))
-    except OSError as exc:
-        raise CheckpointError(f"cannot read {path}: {exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path} has a corrupt safetensors header: {exc}") from None
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{path} has a corrupt safetensors header")
-    try:
-        data_end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
-    except (KeyError, TypeError, ValueError, IndexError):
-        raise CheckpointError(f"{path} has a corrupt safetensors header (bad tensor entries)") from None
-    if 8 + header_len + data_end != size:
-        raise CheckpointError(
-            f"{path} is truncated or corrupt: its header describes {8 + header_len + data_end} bytes "
-            f"but the file has {size}"
-        )
-    return header
+        return state_files.read_safetensors_header(path)
+    except state_files.StateFileError as exc:
+        raise CheckpointError(str(exc)) from None
 
 
 def read_metadata(path: str | Path) -> dict:
@@ -207,31 +174,12 @@ def checkpoint_summary(meta: dict) -> str:
 # ---------------------------------------------------------------- loading
 
 
-def _natural(key: str) -> list:
-    """Sort key that puts ``encoders.2`` before ``encoders.10``."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", key)]
-
-
 def _check_and_load(model: nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:
     """Copies ``state`` into ``model`` after checking every key and shape."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = sorted((k for k in state if k not in own), key=_natural)
-    mismatched = [
-        f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in own
-        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
-    ]
-    if missing or unexpected or mismatched:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:_SHOW])})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:_SHOW])})")
-        if mismatched:
-            parts.append(f"{len(mismatched)} wrong shapes (e.g. {'; '.join(mismatched[:_SHOW])})")
-        raise CheckpointError(f"{source} does not match the architecture: " + "; ".join(parts))
-    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+    try:
+        state_files.load_checked(model, state, f"{source} does not match the architecture")
+    except state_files.StateFileError as exc:
+        raise CheckpointError(str(exc)) from None
 
 
 def _build(config: dict, labelset: LabelSet, source: Path) -> nn.Module:
@@ -247,73 +195,17 @@ def _build(config: dict, labelset: LabelSet, source: Path) -> nn.Module:
     return build_model(config)
 
 
-def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    _read_header(path)
+def _read(reader, path: Path):
+    """``reader(path)`` from ``state_files``, its problems as ``CheckpointError``."""
     try:
-        return st_load(path.read_bytes())
-    except Exception as exc:
-        raise CheckpointError(f"{path} has corrupt tensor data: {exc}") from None
-
-
-def describe_unpickling_error(exc: Exception, path: str | Path) -> tuple[bool, str]:
-    """Why ``torch.load(weights_only=True)`` refused a file: (needs pickle code?, the detail).
-
-    ``True`` when the file asks for a Python callable or class (the global's
-    name is given), or is a pickle / torch zip that the restricted unpickler
-    cannot follow (protocol 4+ payloads fail at their first opcode): what a
-    pickle payload looks like. ``False`` when it is not a PyTorch file at all.
-    """
-    text = str(exc)
-    found = re.search(r"GLOBAL ([\w.]+)", text)
-    if found:
-        return True, f"it asks for {found.group(1)}"
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    detail = next((line for line in reversed(lines) if not line.startswith("Check the documentation")), text)[:200]
-    try:
-        with open(path, "rb") as handle:
-            magic = handle.read(2)
-    except OSError:
-        magic = b""
-    looks_pickled = magic[:1] == b"\x80" or magic == b"PK"
-    return looks_pickled, detail
+        return reader(path)
+    except state_files.StateFileError as exc:
+        raise CheckpointError(str(exc)) from None
 
 
 def read_pt_file(path: str | Path):
     """``torch.load(path, map_location="cpu", weights_only=True)`` and nothing else; never retried unsafely."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path} does not exist")
-    try:
-        with warnings.catch_warnings():  # torch warns about protocol 4 before refusing it
-            warnings.filterwarnings("ignore", message="Detected pickle protocol")
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        needs_code, detail = describe_unpickling_error(exc, path)
-        if needs_code:
-            raise CheckpointError(
-                f"{path} needs arbitrary pickle code to load ({detail}); SegStudio never runs "
-                "that. Convert it to safetensors in an environment you trust "
-                "(safetensors.torch.save_file(model.state_dict(), ...)) or save a plain state dict of tensors."
-            ) from None
-        raise CheckpointError(f"{path} is not a readable PyTorch file of plain tensors ({detail})") from None
-    except Exception as exc:
-        raise CheckpointError(f"{path} is not a readable PyTorch file ({type(exc).__name__}: {exc})") from None
-
-
-def _as_state_dict(obj, path: Path) -> dict[str, torch.Tensor]:
-    if isinstance(obj, dict):
-        for key in ("state_dict", "model_state_dict", "model"):
-            if isinstance(obj.get(key), dict):
-                obj = obj[key]
-                break
-    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f"{path} does not hold a state dict of tensors")
-    return {str(k).removeprefix("module."): v for k, v in obj.items()}
-
-
-def read_pt_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """A ``.pt``/``.pth`` state dict, read with ``weights_only=True`` (``{"state_dict": ...}`` unwrapped)."""
-    return _as_state_dict(read_pt_file(path), Path(path))
+    return _read(state_files.read_pt_file, Path(path))
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedCheckpoint:
@@ -326,7 +218,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     (``--arch`` on the command line).
     """
     path = Path(path)
-    if path.suffix.lower() in (".pt", ".pth"):
+    if path.suffix.lower() in state_files.PT_SUFFIXES:
         obj = read_pt_file(path)
         if not (isinstance(obj, dict) and isinstance(obj.get("config"), dict) and isinstance(obj.get("labels"), dict)):
             raise CheckpointError(
@@ -338,7 +230,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             "normalization": obj.get("normalization") or dict(NORMALIZATION),
             "train_size": obj.get("train_size"), "record": obj.get("record") or {},
         }
-        state = _as_state_dict(obj, path)
+        state = _read(lambda p: state_files.as_state_dict(obj, p), path)
     else:
         meta = read_metadata(path)
         state = None
@@ -349,7 +241,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     config = meta["config"]
     model = _build(config, labelset, path)
     if state is None:
-        state = _read_safetensors(path)
+        state = _read(state_files.read_safetensors, path)
     _check_and_load(model, state, path)
     model.to(map_location).eval()
     return LoadedCheckpoint(
@@ -374,10 +266,7 @@ def load_state_dict_file(
     """
     path = Path(path)
     model = _build(config, labelset, path)
-    if path.suffix.lower() == ".safetensors":
-        state = _read_safetensors(path)
-    else:
-        state = read_pt_state_dict(path)
+    state = _read(state_files.read_state_dict, path)
     _check_and_load(model, state, path)
     model.to(map_location).eval()
     return LoadedCheckpoint(model=model, config=config, labelset=labelset, path=path)

@@ -8,7 +8,8 @@ Sources:
   afterwards, always with ``weights_only=True``. Offline with no cache, the
   ``EncoderWeightsError`` names the file to download and where to put it.
 - a local file: ``.safetensors``, or a ``.pth``/``.pt`` state dict read with
-  ``torch.load(weights_only=True)`` (never arbitrary unpickling).
+  ``torch.load(weights_only=True)`` (never arbitrary unpickling), both through
+  ``ml.state_files``, as checkpoints are.
 
 Either a whole torchvision VGG state dict (``features.N...``; ``classifier.*``
 is ignored) or a features-only one (``N.weight``...) is accepted.
@@ -17,13 +18,13 @@ is ignored) or a features-only one (``N.weight``...) is accepted.
 from __future__ import annotations
 
 import os
-import pickle
-import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 from torchvision.models import VGG16_BN_Weights, VGG16_Weights
+
+from segstudio.ml import state_files
 
 
 class EncoderWeightsError(ValueError):
@@ -71,34 +72,10 @@ def read_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise EncoderWeightsError(f"encoder weights file {path} does not exist")
-    if path.suffix.lower() == ".safetensors":
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(path))
-        except Exception as exc:
-            raise EncoderWeightsError(f"{path} is not a readable safetensors file: {exc}") from None
     try:
-        with warnings.catch_warnings():  # torch warns about protocol 4 before refusing it
-            warnings.filterwarnings("ignore", message="Detected pickle protocol")
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        from segstudio.ml.checkpoint import describe_unpickling_error
-
-        needs_code, detail = describe_unpickling_error(exc, path)
-        if needs_code:
-            raise EncoderWeightsError(
-                f"{path} needs arbitrary pickle code to load ({detail}); SegStudio never runs "
-                "that. Save the encoder's state_dict() (plain tensors), or convert it to .safetensors."
-            ) from None
-        raise EncoderWeightsError(f"{path} is not a readable PyTorch file of plain tensors ({detail})") from None
-    except Exception as exc:
-        raise EncoderWeightsError(f"{path} is not a readable PyTorch file ({type(exc).__name__}: {exc})") from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise EncoderWeightsError(f"{path} does not hold a state dict of tensors")
-    return state
+        return state_files.read_state_dict(path)
+    except state_files.StateFileError as exc:
+        raise EncoderWeightsError(str(exc)) from None
 
 
 def _features_only(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -122,20 +99,14 @@ def load_encoder_weights(model: nn.Module, source: str | Path) -> None:
         state = read_state_dict_file(source)
     state = _features_only(state)
     own = features.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    mismatched = [
-        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
-        for k in own
-        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
-    ]
-    if missing or unexpected or mismatched:
-        hint = " (a VGG16-BN file for a plain VGG16 encoder, or the reverse?)" if missing and unexpected else ""
-        raise EncoderWeightsError(
-            f"the weights in {source} do not fit the {name} encoder{hint}: "
-            f"{len(missing)} missing {missing[:4]}, {len(unexpected)} unexpected {unexpected[:4]}, "
-            f"{len(mismatched)} wrong shapes {mismatched[:4]}"
+    mismatch = state_files.compare_state(own, state)
+    if mismatch:
+        hint = (
+            " (a VGG16-BN file for a plain VGG16 encoder, or the reverse?)"
+            if mismatch.missing and mismatch.unexpected
+            else ""
         )
+        raise EncoderWeightsError(f"the weights in {source} do not fit the {name} encoder{hint}: {mismatch}")
     features.load_state_dict({k: state[k].to(own[k].dtype) for k in own})
 
 

@@ -92,3 +92,20 @@ def test_predict_survives_no_stderr(cli, photos, tiny_checkpoint, tmp_path, monk
     monkeypatch.setattr(sys, "stderr", None)
     code, _, _ = cli("predict", "--model", tiny_checkpoint, "--images", photos, "--out", tmp_path / "out")
     assert code == 0 and (tmp_path / "out" / "p2.png").exists()
+
+
+def test_predict_names_masks_by_key_so_images_sharing_a_stem_keep_both(cli, tiny_checkpoint, tmp_path):
+    from segstudio.core.project import Project
+
+    folder = tmp_path / "same"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for name in ("a.png", "a.jpg", "b.png"):
+        Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(folder / name)
+    out = tmp_path / "out"
+    code, stdout, _ = cli("predict", "--model", tiny_checkpoint, "--images", folder, "--out", out, "--device", "cpu")
+    assert code == 0, stdout
+    assert sorted(p.name for p in out.glob("*.png")) == ["a.jpg.png", "a.png.png", "b.png"]
+    project = Project.open(folder)  # the keys a project gives the same images
+    assert sorted(f"{key}.png" for key in project.keys) == sorted(p.name for p in out.glob("*.png"))
+    project.close()

@@ -237,7 +237,7 @@ def test_normalisation_comes_from_the_checkpoint():
 
 
 @pytest.mark.skipif(not __import__("segstudio.core.resources", fromlist=["x"]).default_model_path().exists(),
-                    reason="segstudio/resources/models/default.safetensors is not there")
+                    reason="resources/models/default.safetensors is not there")
 def test_the_default_model_loads_and_names_12_classes():
     from segstudio.core.resources import default_model_path
 
