@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             confidence = rng.integers(0, 255, (h, w), dtype=np.uint8)
             encoded = (encode_index_png(mask, CAMVID), encode_grey_png(confidence))  # the worker's job
             start = time.perf_counter()
-            window.apply_model_mask("huge", mask, confidence, encoded=encoded)
+            window.session.apply_prediction("huge", mask, confidence, encoded=encoded)
             app.processEvents()
             times.append((time.perf_counter() - start) * 1000)
         window.close()

@@ -41,7 +41,7 @@ def bench(app, size, moves=200):
     window.canvas.set_zoom(1.0)
     window.canvas.centerOn(QPointF(w / 2, h / 2))
     window.size_spin.setValue(30)
-    window._set_class(3)
+    window.pick_class(3)
     app.processEvents()
     viewport = window.canvas.viewport()
     center = viewport.rect().center()

@@ -104,7 +104,7 @@ def launch_app(argv: list[str]) -> int:
             print(f"segstudio: {exc}", file=sys.stderr)
             return 2
     window = MainWindow(labelset=labelset)
-    install_model_features = _optional("segstudio.app.model_features", "install_model_features")
+    install_model_features = _optional("segstudio.app.retrain", "install_model_features")
     if install_model_features is not None:
         install_model_features(window)
     window.show()
