@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import queue
 from collections import OrderedDict
-from pathlib import Path
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
