@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint = load_checkpoint(args.model or default_model_path())
     predictor = Predictor(checkpoint, "cpu")
     image = _frame(height, width)
-    x = predictor._to_input(image[None])
+    x = predictor.to_input(image[None])
     x_plain = x.contiguous()
     raw = checkpoint.model.eval()
 

@@ -208,7 +208,7 @@ class Predictor:
         return inference_scale(spec, 0, 0) if spec.get("mode") == "resize" else None
 
     # --- the network on a batch ---------------------------------------------------
-    def _to_input(self, images: np.ndarray) -> torch.Tensor:
+    def to_input(self, images: np.ndarray) -> torch.Tensor:
         """N x H x W x 3 uint8 -> normalised float N x 3 x H x W on the device."""
         x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device, non_blocking=True)
         x = x.permute(0, 3, 1, 2).float().div_(255.0)
@@ -226,7 +226,7 @@ class Predictor:
     @torch.inference_mode()
     def _probabilities(self, images: np.ndarray, weight: torch.Tensor | None = None) -> np.ndarray:
         """N x H x W x 3 uint8 -> N x C x H x W float32 softmax probabilities (x ``weight``) on the CPU."""
-        probs = torch.softmax(self._logits(self._to_input(images)), dim=1)
+        probs = torch.softmax(self._logits(self.to_input(images)), dim=1)
         if weight is not None:
             probs = probs * weight
         if self.device.type != "cpu":
@@ -239,7 +239,7 @@ class Predictor:
 
         The ignore class's logit is ``-inf``. For tests and small images.
         """
-        return self._logits(self._to_input(image[None])).cpu()
+        return self._logits(self.to_input(image[None])).cpu()
 
     # --- public ---------------------------------------------------------------------
     def predict(self, image: np.ndarray) -> Prediction:
@@ -319,7 +319,7 @@ class Predictor:
     def _reduce_whole(self, image: np.ndarray, mask: np.ndarray, conf: np.ndarray) -> None:
         """One tile at native scale: softmax, max and argmax on the device, in one pass
         over the logits (numpy's argmax and max are single-threaded and cost ~30 ms)."""
-        best, ids = torch.softmax(self._logits(self._to_input(image[None])), dim=1)[0].max(dim=0)
+        best, ids = torch.softmax(self._logits(self.to_input(image[None])), dim=1)[0].max(dim=0)
         mask[...] = ids.to(torch.uint8).cpu().numpy()
         conf[...] = (best * 255.0 + 0.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()
 
