@@ -5,7 +5,7 @@
 When auto-segment reaches the image on the canvas, the GUI thread applies the
 mask as one undo step, recounts the class shares, recolours the overlay and
 writes the PNGs that the worker already encoded. This times
-``MainWindow.apply_model_mask`` plus the event processing after it, with a
+``window.session.apply_prediction`` plus the event processing after it, with a
 random 12-class mask (the worst case: the changed rectangle is the whole
 image and nothing compresses).
 """
@@ -51,11 +51,11 @@ def main(argv: list[str] | None = None) -> int:
             confidence = rng.integers(0, 255, (h, w), dtype=np.uint8)
             encoded = (encode_index_png(mask, CAMVID), encode_grey_png(confidence))  # the worker's job
             start = time.perf_counter()
-            window.apply_model_mask("huge", mask, confidence, encoded=encoded)
+            window.session.apply_prediction("huge", mask, confidence, encoded=encoded)
             app.processEvents()
             times.append((time.perf_counter() - start) * 1000)
         window.close()
-    print(f"apply_model_mask on the open {w}x{h} image: median {np.median(times):.0f} ms, "
+    print(f"apply_prediction on the open {w}x{h} image: median {np.median(times):.0f} ms, "
           f"best {min(times):.0f} ms over {args.repeats}")
     return 0
 

@@ -110,6 +110,16 @@ class ClassPaletteDock(QDockWidget):
         self._updating = False
         self.protected_changed.emit(self.protected_classes())
 
+    def fit_height(self, window) -> None:
+        """Gives the palette the height of all its rows in ``window``, above docks added below it."""
+        needed = self.table.verticalHeader().length() + self.table.horizontalHeader().height() + 90
+        right = Qt.DockWidgetArea.RightDockWidgetArea
+        others = [d for d in window.findChildren(QDockWidget)
+                  if d is not self and d.isVisible() and window.dockWidgetArea(d) == right]
+        # Never squeeze the docks below it under their preferred height.
+        room = window.centralWidget().height() - sum(d.sizeHint().height() for d in others)
+        window.resizeDocks([self], [max(200, min(needed, room))], Qt.Orientation.Vertical)
+
     def _row_changed(self, row: int, *_):
         if not self._updating and row >= 0:
             self.class_selected.emit(row)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import queue
 from collections import OrderedDict
-from pathlib import Path
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
@@ -19,8 +18,8 @@ from PySide6.QtWidgets import QComboBox, QDockWidget, QHBoxLayout, QListView, QV
 
 from segstudio.app.qt_images import rgb_to_qimage
 from segstudio.app.worker import Worker
-from segstudio.core.imageio import ImageReadError, thumbnail
 from segstudio.core.project import ImageStatus
+from segstudio.ml.jobs import thumbnail_job
 
 THUMB_SIDE = 64
 STATUS_COLORS = {
@@ -39,23 +38,6 @@ STATUS_LABELS = {
 KeyRole = Qt.ItemDataRole.UserRole + 1
 StatusRole = Qt.ItemDataRole.UserRole + 2
 UncertaintyRole = Qt.ItemDataRole.UserRole + 3
-
-
-def thumbnail_job(requests: "queue.Queue[tuple[str, Path]]"):
-    """Background job: decode thumbnails as they are asked for, until cancelled."""
-
-    def job(should_stop):
-        while not should_stop():
-            try:
-                key, path = requests.get(timeout=0.05)
-            except queue.Empty:
-                continue
-            try:
-                yield key, thumbnail(path, THUMB_SIDE), None
-            except (ImageReadError, OSError) as exc:
-                yield key, None, str(exc)
-
-    return job
 
 
 class FileListModel(QAbstractListModel):
@@ -228,7 +210,7 @@ class FileListDock(QDockWidget):
         self.model.set_project(project)
         self._sort(self.sort_combo.currentIndex())
         if project is not None and project.keys:
-            worker = Worker(thumbnail_job(self._requests), name="thumbnails")
+            worker = Worker(thumbnail_job(self._requests, THUMB_SIDE), name="thumbnails")
             worker.progress.connect(lambda event: self.model.set_thumbnail(*event))
             self._thumb_worker = self.workers.start(worker)
 

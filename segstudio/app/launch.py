@@ -78,7 +78,7 @@ def launch_app(argv: list[str]) -> int:
 
         return run_self_test(app)
     from segstudio.app.main_window import MainWindow
-    from segstudio.app.model_features import install_model_features
+    from segstudio.app.retrain import install_model_features
     from segstudio.core.labels import LabelSet, LabelSetError
 
     labelset = None

@@ -3,7 +3,7 @@
 A view only: it emits what the user asks for and shows what it is told. The
 work (loading in a worker, refusing a model whose classes do not fit,
 auto-segmenting) is done by a controller (``app/autosegment.py``'s
-``AutoSegmentController``, or ``app/model_features.py``).
+``AutoSegmentController``, and ``app/retrain.py``'s ``RetrainController``).
 
 Model choices (``model_chosen`` values): ``"default"`` (the shipped model),
 ``"registry:<name>"`` (a registry configuration with untrained weights,
@@ -32,23 +32,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-DEFAULT_CHOICE = "default"
+from segstudio.ml.jobs import DEFAULT_CHOICE, REGISTRY_PREFIX, choice_label
+
 FILE_CHOICE = "file"
-REGISTRY_PREFIX = "registry:"
 DEVICES = ("auto", "cuda", "mps", "cpu")
 DEVICE_LABELS = {"auto": "Auto", "cuda": "CUDA", "mps": "MPS", "cpu": "CPU"}
 CHECKPOINT_FILTER = "Checkpoints (*.safetensors *.pt *.pth);;All files (*)"
 SCOPES = (("image", "Auto-segment image"), ("selection", "Auto-segment selection"), ("folder", "Auto-segment folder"))
 _PATH_ROLE = 256  # Qt.UserRole
-
-
-def choice_label(choice: str) -> str:
-    """How a model choice is shown: the shipped model, "<name> (untrained)", or a file name."""
-    if choice == DEFAULT_CHOICE:
-        return "Shipped CamVid model"
-    if choice.startswith(REGISTRY_PREFIX):
-        return f"{choice[len(REGISTRY_PREFIX):]} (untrained)"
-    return Path(choice).name
 
 
 class ModelPanel(QDockWidget):
@@ -129,9 +120,14 @@ class ModelPanel(QDockWidget):
         layout.addWidget(self.versions)
         layout.addWidget(self.use_version_button)
         layout.addStretch(1)
+        self._body_layout = layout
         self.setWidget(body)
 
     # --- user input ---------------------------------------------------------------
+    def add_section(self, widget: QWidget) -> None:
+        """Adds ``widget`` at the bottom of the panel, above the stretch (e.g. the retrain plot)."""
+        self._body_layout.insertWidget(self._body_layout.count() - 1, widget)
+
     def _model_activated(self, index: int) -> None:
         choice = self.model_combo.itemData(index)
         if choice == FILE_CHOICE:

@@ -18,7 +18,7 @@ def main(out: str) -> int:
     from PySide6.QtWidgets import QApplication
 
     from segstudio.app.main_window import MainWindow
-    from segstudio.app.model_features import install_model_features
+    from segstudio.app.retrain import install_model_features
     from segstudio.app.settings import Settings
     from segstudio.core.export import import_masks
     from segstudio.core.project import ImageStatus, Project
@@ -39,7 +39,7 @@ def main(out: str) -> int:
         window.show()
         window.open_folder(folder)
         window.show_image(project.keys[1])
-        window._set_class(8)
+        window.pick_class(8)
         window.opacity_slider.setValue(55)
         for _ in range(20):
             app.processEvents()

@@ -99,7 +99,7 @@ def _controller(window):
     """The window's auto-segment controller: its own if it has one, else installed here (no dialogs)."""
     controller = getattr(window, "autosegment", None)
     if controller is None:
-        from segstudio.app.model_features import install_model_features
+        from segstudio.app.retrain import install_model_features
 
         controller = install_model_features(window, interactive=False).autoseg
     controller.interactive = False
@@ -153,7 +153,7 @@ def _check(app, tmp: Path, timeout_s: float) -> str:
         labels = project.labelset
         if project.status(key) != ImageStatus.PREDICTED:
             raise SelfTestFailure(f"the image was not auto-segmented (status {project.status(key)})")
-        mask = window.mask_for(key)
+        mask = window.session.mask_for(key)
         width, height = read_image_size(image_path)
         if mask is None or mask.dtype != np.uint8 or mask.shape != (height, width):
             got = "no mask" if mask is None else f"{mask.dtype} {mask.shape}"

@@ -161,8 +161,9 @@ class UndoHistory:
         self.push(step)
         return step
 
-    def apply_whole(self, mask: np.ndarray, new_mask: np.ndarray) -> Rect | None:
-        """Writes ``new_mask`` into ``mask`` in place as one undoable step; returns its rect."""
+    def apply_whole(self, mask: np.ndarray, new_mask: np.ndarray) -> UndoStep | None:
+        """Writes ``new_mask`` into ``mask`` in place as one undoable step; returns the step
+        (``None`` when nothing differs)."""
         if mask.shape != new_mask.shape:
             raise ValueError(f"mask is {mask.shape} but the new mask is {new_mask.shape}")
         rect = _diff_bbox(mask, new_mask)
@@ -172,7 +173,7 @@ class UndoHistory:
         step = UndoStep(rect, mask[y0:y1, x0:x1].copy(), np.array(new_mask[y0:y1, x0:x1], np.uint8))
         mask[y0:y1, x0:x1] = step.after
         self.push(step)
-        return rect
+        return step
 
     def push(self, step: UndoStep) -> None:
         """Adds a finished step; clears redo; drops the oldest steps over the limits."""
@@ -244,7 +245,8 @@ class UndoHistory:
 
 def apply_patch_step(history: UndoHistory, mask: np.ndarray, new_mask: np.ndarray) -> Rect | None:
     """Replaces ``mask``'s content by ``new_mask`` (e.g. a model pre-fill) as one step."""
-    return history.apply_whole(mask, new_mask)
+    step = history.apply_whole(mask, new_mask)
+    return step.rect if step is not None else None
 
 
 __all__ = ["TILE", "UndoHistory", "UndoStep", "apply_patch_step"]

@@ -1,20 +1,22 @@
-"""AutoSegmentController with a tiny model, against a stand-in main window with the window's API."""
+"""AutoSegmentController with a tiny model, in the real main window."""
 
 import os
+import time
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QMainWindow, QMessageBox
+from PySide6.QtCore import QItemSelectionModel, QSettings
+from PySide6.QtWidgets import QMessageBox
 
 from segstudio.app.autosegment import AutoSegmentController, SegmentReport, install_autosegment
-from segstudio.app.progress import ProgressArea
-from segstudio.app.worker import WorkerRegistry
+from segstudio.app.file_list import KeyRole
+from segstudio.app.main_window import MainWindow
+from segstudio.app.settings import Settings
 from segstudio.core.labels import CAMVID, LabelSet
-from segstudio.core.project import ImageStatus, Project
+from segstudio.core.project import ImageStatus
 from segstudio.ml.checkpoint import save_checkpoint
 from segstudio.ml.models.registry import build_model, model_config
 
@@ -22,59 +24,21 @@ torch.set_num_threads(1)
 TIMEOUT = 30000
 
 
-class FakeFileList(QObject):
-    def __init__(self):
-        super().__init__()
-        self.uncertainty = {}
-        self.model = SimpleNamespace(errors={})
+class AppliedPredictions:
+    """Records the session's ``apply_prediction`` calls (a spy: the real method decides)."""
 
-    def set_uncertainty(self, stem, value):
-        self.uncertainty[stem] = value
+    def __init__(self, session):
+        self.calls, self.masks = [], {}
+        real = session.apply_prediction
 
-    def set_error(self, stem, message):
-        self.model.errors[stem] = message
+        def spy(key, mask, confidence=None, force=False, encoded=None):
+            self.calls.append((key, force))
+            applied = real(key, mask, confidence, force=force, encoded=encoded)
+            if applied:
+                self.masks[key] = (mask.copy(), None if confidence is None else confidence.copy())
+            return applied
 
-
-class FakeMainWindow(QMainWindow):
-    """The main window's public API for model features, and nothing else."""
-
-    project_opened = Signal(object)
-    current_image_changed = Signal(str)
-
-    def __init__(self, folder):
-        super().__init__()
-        self.project = Project.open(folder)
-        self.settings = SimpleNamespace(model_path="", device="cpu")
-        self.workers = WorkerRegistry(self)
-        self.progress = ProgressArea(self)
-        self.statusBar().addPermanentWidget(self.progress)
-        self.file_list = FakeFileList()
-        self.masks, self.applied_calls = {}, []
-        self._menus = {}
-        self._current = self.project.keys[0] if self.project.keys else None
-        self._selected = []
-
-    def current_stem(self):
-        return self._current
-
-    def selected_stems(self):
-        return list(self._selected) or ([self._current] if self._current else [])
-
-    def apply_model_mask(self, stem, mask, confidence=None, force=False):
-        self.applied_calls.append((stem, force))
-        if self.project.status(stem) in (ImageStatus.EDITED, ImageStatus.REVIEWED) and not force:
-            return False
-        self.masks[stem] = (mask.copy(), None if confidence is None else confidence.copy())
-        self.project.set_status(stem, ImageStatus.PREDICTED)
-        return True
-
-    def add_dock(self, dock, area=Qt.DockWidgetArea.RightDockWidgetArea):
-        self.addDockWidget(area, dock)
-
-    def menu(self, name):
-        if name not in self._menus:
-            self._menus[name] = self.menuBar().addMenu(name)
-        return self._menus[name]
+        session.apply_prediction = spy
 
 
 def make_folder(path, count, size=(48, 64), seed=0):
@@ -106,19 +70,34 @@ def dialogs(monkeypatch):
 
 @pytest.fixture
 def make_controller(qtbot, tmp_path, tiny_model, dialogs):
+    """A real window on a new folder of ``count`` images, its controller, and a spy on its predictions."""
     made = []
 
     def make(count=4, size=(48, 64)):
-        window = FakeMainWindow(make_folder(tmp_path / f"photos{len(made)}", count, size))
+        settings = Settings(QSettings(str(tmp_path / f"s{len(made)}.ini"), QSettings.Format.IniFormat))
+        settings.device = "cpu"
+        window = MainWindow(settings=settings)
         qtbot.addWidget(window)
+        assert window.open_folder(make_folder(tmp_path / f"photos{len(made)}", count, size))
         controller = AutoSegmentController(window)
         controller.model_choice = str(tiny_model)
+        applied = AppliedPredictions(window.session)
         made.append(window)
-        return window, controller
+        return window, controller, applied
 
     yield make
     for window in made:
         window.workers.stop_all()
+        window.close()
+
+
+def select(window, keys):
+    """Selects ``keys`` in the file list, as the user would."""
+    view, proxy = window.file_list.view, window.file_list.proxy
+    view.selectionModel().clearSelection()
+    for row in range(proxy.rowCount()):
+        if proxy.index(row, 0).data(KeyRole) in keys:
+            view.selectionModel().select(proxy.index(row, 0), QItemSelectionModel.SelectionFlag.Select)
 
 
 def run_to_end(qtbot, controller, scope="folder", **kwargs):
@@ -129,45 +108,48 @@ def run_to_end(qtbot, controller, scope="folder", **kwargs):
 
 
 def test_folder_run_emits_progress_and_finished_and_applies_every_mask(qtbot, make_controller):
-    window, controller = make_controller(count=4)
+    window, controller, applied = make_controller(count=4)
     progress = []
     controller.progress.connect(lambda done, total: progress.append((done, total)))
     report = run_to_end(qtbot, controller)
     assert isinstance(report, SegmentReport) and not report.cancelled
     assert sorted(report.applied) == window.project.keys
     assert progress == [(1, 4), (2, 4), (3, 4), (4, 4)]
-    for stem in window.project.keys:
-        mask, confidence = window.masks[stem]
+    for key in window.project.keys:
+        mask, confidence = applied.masks[key]
         assert mask.shape == (48, 64) and mask.dtype == np.uint8 and confidence.shape == (48, 64)
-        assert 0.0 <= window.file_list.uncertainty[stem] <= 1.0
+        assert 0.0 <= window.file_list.model.uncertainty[key] <= 1.0
     assert "val mIoU 0.123" in controller.panel.summary_label.text()
     assert not window.progress.isVisible()
 
 
 def test_the_model_stays_loaded_between_runs(qtbot, make_controller):
-    window, controller = make_controller(count=2)
+    window, controller, applied = make_controller(count=2)
     run_to_end(qtbot, controller)
     predictor = controller.predictor
     assert predictor is not None
-    window._current = window.project.keys[1]
+    window.show_image(window.project.keys[1])
     report = run_to_end(qtbot, controller, "image")
     assert report.applied == [window.project.keys[1]] and controller.predictor is predictor
 
 
 def test_selection_scope(qtbot, make_controller):
-    window, controller = make_controller(count=4)
-    window._selected = [window.project.keys[1], window.project.keys[3]]
+    window, controller, applied = make_controller(count=4)
+    selected = [window.project.keys[1], window.project.keys[3]]
+    select(window, selected)
     report = run_to_end(qtbot, controller, "selection")
-    assert report.applied == window._selected
+    assert report.applied == selected
 
 
 def test_cancel_stops_within_one_image(qtbot, make_controller):
-    window, controller = make_controller(count=30)
+    window, controller, applied = make_controller(count=30)
     controller.with_model(lambda: None)
     qtbot.waitUntil(lambda: controller.predictor is not None and not controller.is_busy(), timeout=TIMEOUT)
     predicted = []
     real = controller.predictor.predict
-    controller.predictor.predict = lambda image: predicted.append(1) or real(image)
+    # A real model takes longer per image than the GUI thread takes to apply one;
+    # the 48x64 stand-in would let the worker run ahead of the window's file writes.
+    controller.predictor.predict = lambda image: predicted.append(1) or time.sleep(0.2) or real(image)
     controller.progress.connect(lambda done, total: controller.cancel())
     with qtbot.waitSignal(controller.finished, timeout=TIMEOUT) as blocker:
         controller.segment("folder")
@@ -179,7 +161,7 @@ def test_cancel_stops_within_one_image(qtbot, make_controller):
 
 
 def test_a_failing_model_is_a_failed_signal_and_a_message_not_a_crash(qtbot, make_controller, dialogs):
-    window, controller = make_controller(count=3)
+    window, controller, applied = make_controller(count=3)
     controller.with_model(lambda: None)
     qtbot.waitUntil(lambda: controller.predictor is not None and not controller.is_busy(), timeout=TIMEOUT)
 
@@ -192,12 +174,12 @@ def test_a_failing_model_is_a_failed_signal_and_a_message_not_a_crash(qtbot, mak
     assert "fell over" in blocker.args[0]
     assert any("fell over" in text for text in dialogs.warnings)
     qtbot.waitUntil(lambda: not controller.is_busy(), timeout=TIMEOUT)
-    assert not window.masks and window.isVisible() is not None
+    assert not applied.masks and window.isVisible() is not None
     assert controller.panel.buttons["folder"].isEnabled()
 
 
 def test_a_missing_model_file_is_a_message(qtbot, make_controller, dialogs, tmp_path):
-    window, controller = make_controller(count=1)
+    window, controller, applied = make_controller(count=1)
     controller.model_choice = str(tmp_path / "gone.safetensors")
     with qtbot.waitSignal(controller.failed, timeout=TIMEOUT) as blocker:
         controller.segment("folder")
@@ -205,42 +187,42 @@ def test_a_missing_model_file_is_a_message(qtbot, make_controller, dialogs, tmp_
 
 
 def test_edited_and_reviewed_images_are_never_overwritten_without_a_yes(qtbot, make_controller, dialogs):
-    window, controller = make_controller(count=4)
+    window, controller, applied = make_controller(count=4)
     edited, reviewed = window.project.keys[0], window.project.keys[1]
     window.project.set_status(edited, ImageStatus.EDITED)
     window.project.set_status(reviewed, ImageStatus.REVIEWED)
     report = run_to_end(qtbot, controller)  # the dialog says No (the default)
     assert len(dialogs.questions) == 1 and "2 images have your edits" in dialogs.questions[0]
     assert sorted(report.applied) == window.project.keys[2:]
-    assert edited not in window.masks and reviewed not in window.masks
-    assert all(not force for _, force in window.applied_calls)
+    assert edited not in applied.masks and reviewed not in applied.masks
+    assert all(not force for _, force in applied.calls)
     assert window.project.status(edited) == ImageStatus.EDITED
 
     dialogs.answer = QMessageBox.StandardButton.Yes
     report = run_to_end(qtbot, controller)
     assert edited in report.applied and reviewed in report.applied
-    assert (edited, True) in window.applied_calls
+    assert (edited, True) in applied.calls
 
 
 def test_an_edit_made_during_the_run_is_kept(qtbot, make_controller):
-    window, controller = make_controller(count=3)
+    window, controller, applied = make_controller(count=3)
     last = window.project.keys[-1]
     controller.progress.connect(lambda done, total: window.project.set_status(last, ImageStatus.EDITED))
     report = run_to_end(qtbot, controller)
-    assert last in report.refused and last not in window.masks
+    assert last in report.refused and last not in applied.masks
 
 
 def test_unreadable_images_are_reported_and_skipped(qtbot, make_controller):
-    window, controller = make_controller(count=2)
+    window, controller, applied = make_controller(count=2)
     (window.project.folder / "zzz.png").write_bytes(b"not a png")
-    window.project = Project.open(window.project.folder)
+    assert window.open_folder(window.project.folder)  # reopened: the broken file is listed
     report = run_to_end(qtbot, controller)
     assert "zzz" in report.errors and "zzz" in window.file_list.model.errors
     assert len(report.applied) == 2
 
 
 def test_cpu_threads_are_limited_while_it_runs(qtbot, make_controller):
-    window, controller = make_controller(count=2)
+    window, controller, applied = make_controller(count=2)
     controller.with_model(lambda: None)
     qtbot.waitUntil(lambda: controller.predictor is not None and not controller.is_busy(), timeout=TIMEOUT)
     seen = []
@@ -251,7 +233,7 @@ def test_cpu_threads_are_limited_while_it_runs(qtbot, make_controller):
 
 
 def test_an_image_too_big_even_for_the_smallest_tile_is_skipped_not_the_run(qtbot, make_controller):
-    window, controller = make_controller(count=3)
+    window, controller, applied = make_controller(count=3)
     controller.with_model(lambda: None)
     qtbot.waitUntil(lambda: controller.predictor is not None and not controller.is_busy(), timeout=TIMEOUT)
     real, calls = controller.predictor.predict, []
@@ -270,7 +252,7 @@ def test_an_image_too_big_even_for_the_smallest_tile_is_skipped_not_the_run(qtbo
 
 
 def test_a_checkpoint_with_other_classes_is_refused_and_the_model_stays(qtbot, make_controller, dialogs, tmp_path):
-    window, controller = make_controller(count=1)
+    window, controller, applied = make_controller(count=1)
     controller.with_model(lambda: None)
     qtbot.waitUntil(lambda: controller.predictor is not None and not controller.is_busy(), timeout=TIMEOUT)
     current = controller.predictor
@@ -284,7 +266,7 @@ def test_a_checkpoint_with_other_classes_is_refused_and_the_model_stays(qtbot, m
 
 
 def test_an_untrained_registry_model_is_labelled_untrained(qtbot, make_controller):
-    window, controller = make_controller(count=1)
+    window, controller, applied = make_controller(count=1)
     labels = [controller.panel.model_combo.itemText(i) for i in range(controller.panel.model_combo.count())]
     assert "unet (untrained)" in labels
     import segstudio.ml.models.registry as registry
@@ -301,7 +283,7 @@ def test_an_untrained_registry_model_is_labelled_untrained(qtbot, make_controlle
 def test_an_unavailable_device_is_explained_and_the_choice_stays(qtbot, make_controller, dialogs):
     if torch.cuda.is_available():
         pytest.skip("CUDA is available here")
-    window, controller = make_controller(count=1)
+    window, controller, applied = make_controller(count=1)
     controller.choose_device("cuda")
     assert controller.device_preference == "cpu"
     assert any("CUDA" in text for text in dialogs.warnings)
@@ -311,15 +293,14 @@ def test_an_unavailable_device_is_explained_and_the_choice_stays(qtbot, make_con
 
 
 def test_the_low_confidence_toggle_reaches_the_canvas(qtbot, make_controller):
-    window, controller = make_controller(count=1)
-    calls = []
-    window.canvas = SimpleNamespace(set_show_low_confidence=calls.append)
+    window, controller, applied = make_controller(count=1)
+    assert not window.canvas.show_low_confidence
     controller.panel.low_confidence_check.setChecked(True)
-    assert calls == [True]
+    assert window.canvas.show_low_confidence
 
 
 def test_menu_actions_are_installed(qtbot, make_controller):
-    window, controller = make_controller(count=1)
+    window, controller, applied = make_controller(count=1)
     texts = {a.text(): a.shortcut().toString() for a in window.menu("Model").actions()}
     assert texts["Auto-segment Folder"] == "Ctrl+Shift+A"
     assert "Auto-segment Image" in texts and "Auto-segment Selection" in texts
@@ -332,8 +313,7 @@ def test_with_the_real_main_window(qtbot, window, tiny_model, dialogs, tmp_path)
     window.open_folder(folder)
     first = window.project.keys[0]
     window.show_image(first)
-    window.doc.mask[:4, :4] = 4
-    window._after_edit()  # the user's edit on the first image
+    window.session.set_pixels((0, 0, 4, 4), 4)  # the user's edit on the first image
     with qtbot.waitSignal(controller.finished, timeout=TIMEOUT) as blocker:
         controller.segment("folder")
     report = blocker.args[0]

@@ -4,7 +4,7 @@ import numpy as np
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtWidgets import QApplication
 
-from segstudio.app.tools import TOOL_CLASSES
+from segstudio.core.tools import TOOL_CLASSES
 from tests.app.conftest import LEFT, click, drag, view_point
 
 VOID = 11
@@ -12,14 +12,14 @@ VOID = 11
 
 def test_a_fast_stroke_leaves_no_gaps_and_is_one_undo_step(qtbot, opened):
     w = opened
-    w._set_class(3)
+    w.pick_class(3)
     w.size_spin.setValue(4)
     drag(qtbot, w, [(60, 10), (60, 150)])  # one move event across 140 px
     assert (w.doc.mask[60, 10:151] == 3).all()
     assert w.doc.mask[30, 80] == VOID
-    assert w.history.undo_count == 1
+    assert w.doc.history.undo_count == 1
     w.undo()
-    assert (w.doc.mask == VOID).all() and w.history.can_redo
+    assert (w.doc.mask == VOID).all() and w.doc.history.can_redo
 
 
 def test_overlay_updates_only_the_touched_rect(qtbot, opened, monkeypatch):
@@ -27,7 +27,7 @@ def test_overlay_updates_only_the_touched_rect(qtbot, opened, monkeypatch):
     rects = []
     real = w.canvas.refresh_overlay
     monkeypatch.setattr(w.canvas, "refresh_overlay", lambda rect=None: (rects.append(rect), real(rect)))
-    w._set_class(8)
+    w.pick_class(8)
     w.size_spin.setValue(6)
     drag(qtbot, w, [(40, 40), (42, 45), (44, 50)])
     assert rects and all(r is not None for r in rects)
@@ -41,7 +41,7 @@ def test_overlay_updates_only_the_touched_rect(qtbot, opened, monkeypatch):
 
 def test_eraser_writes_void_and_fill_stops_at_other_classes(qtbot, opened):
     w = opened
-    w._set_class(2)
+    w.pick_class(2)
     w.set_tool("fill")
     click(qtbot, w, 5, 5)
     assert (w.doc.mask == 2).all()
@@ -49,7 +49,7 @@ def test_eraser_writes_void_and_fill_stops_at_other_classes(qtbot, opened):
     w.size_spin.setValue(4)
     drag(qtbot, w, [(60, 0), (60, 159)])  # a void line splits the image
     assert (w.doc.mask[60] == VOID).all()
-    w._set_class(5)
+    w.pick_class(5)
     w.set_tool("fill")
     click(qtbot, w, 10, 10)
     assert (w.doc.mask[:55] == 5).all() and (w.doc.mask[66:] == 2).all()
@@ -57,41 +57,41 @@ def test_eraser_writes_void_and_fill_stops_at_other_classes(qtbot, opened):
 
 def test_polygon_closes_on_double_click_and_escape_cancels(qtbot, opened):
     w = opened
-    w._set_class(6)
+    w.pick_class(6)
     w.set_tool("polygon")
     for p in [(20, 20), (20, 80), (80, 80)]:
         click(qtbot, w, *p)
     # Qt sends press, release, double-click, release: the last corner is clicked first.
     qtbot.mouseDClick(w.canvas.viewport(), LEFT, pos=view_point(w, 80, 80))
     assert w.doc.mask[30, 60] == 6 and w.doc.mask[70, 30] == VOID
-    assert w.history.undo_count == 1
+    assert w.doc.history.undo_count == 1
     for p in [(90, 100), (90, 150), (110, 150)]:
         click(qtbot, w, *p)
     assert not w.canvas.preview_item.path().isEmpty()
     qtbot.keyClick(w.canvas, Qt.Key.Key_Escape)
     assert w.canvas.preview_item.path().isEmpty()
     qtbot.keyClick(w.canvas, Qt.Key.Key_Return)
-    assert (w.doc.mask[90:111, 100:151] == VOID).all() and w.history.undo_count == 1
+    assert (w.doc.mask[90:111, 100:151] == VOID).all() and w.doc.history.undo_count == 1
 
 
 def test_lasso_fills_inside_as_one_step(qtbot, opened):
     w = opened
-    w._set_class(9)
+    w.pick_class(9)
     w.set_tool("lasso")
     drag(qtbot, w, [(30, 30), (30, 90), (90, 90), (90, 30)])
     assert w.doc.mask[60, 60] == 9 and w.doc.mask[10, 10] == VOID
-    assert w.history.undo_count == 1
+    assert w.doc.history.undo_count == 1
 
 
 def test_paint_only_over_void_protects_every_class(qtbot, opened):
     w = opened
-    w._set_class(3)
+    w.pick_class(3)
     w.set_tool("lasso")
     drag(qtbot, w, [(0, 0), (0, 80), (119, 80), (119, 0)])
     before = w.doc.mask.copy()
     w.void_only_action.trigger()
     assert w.protected == frozenset(range(12)) - {VOID}
-    w._set_class(7)
+    w.pick_class(7)
     w.set_tool("brush")
     w.size_spin.setValue(10)
     drag(qtbot, w, [(60, 20), (60, 140)])
@@ -111,7 +111,7 @@ def test_tool_class_and_size_hotkeys(qtbot, opened):
         assert w.current_class == cid
     for tool in TOOL_CLASSES:
         qtbot.keyClick(w.canvas, getattr(Qt.Key, f"Key_{tool.shortcut}"))
-        assert w._tool_name == tool.name
+        assert w.tool_name == tool.name
     w.set_tool("brush")
     size = w.size_spin.value()
     qtbot.keyClick(w.canvas, Qt.Key.Key_BracketRight)
@@ -128,7 +128,7 @@ def test_eyedropper_picks_the_class_under_the_cursor(qtbot, opened):
     w.set_tool("eyedropper")
     click(qtbot, w, 60, 60)
     assert w.current_class == 4
-    assert w.history.undo_count == 0
+    assert w.doc.history.undo_count == 0
 
 
 def test_brush_cursor_shows_the_size_in_image_pixels_and_status_bar_follows(qtbot, opened):
@@ -196,7 +196,7 @@ def test_wheel_zoom_space_and_middle_drag_pan_do_not_paint(qtbot, opened):
     qtbot.mouseRelease(viewport, LEFT, pos=QPoint(340, 300))
     qtbot.keyRelease(canvas, Qt.Key.Key_Space)
     assert canvas.horizontalScrollBar().value() != h1
-    assert (w.doc.mask == VOID).all() and w.history.undo_count == 0
+    assert (w.doc.mask == VOID).all() and w.doc.history.undo_count == 0
     w.canvas.fit()
     assert w.zoom_label.text().endswith("%")
 
@@ -225,15 +225,15 @@ def test_every_tool_has_the_interface():
 def test_undo_redo_restore_exact_arrays_across_tools(qtbot, opened):
     w = opened
     states = [w.doc.mask.copy()]
-    w._set_class(1)
+    w.pick_class(1)
     drag(qtbot, w, [(10, 10), (50, 120)])
     states.append(w.doc.mask.copy())
     w.set_tool("lasso")
-    w._set_class(4)
+    w.pick_class(4)
     drag(qtbot, w, [(40, 40), (40, 100), (100, 100)])
     states.append(w.doc.mask.copy())
     w.set_tool("fill")
-    w._set_class(10)
+    w.pick_class(10)
     click(qtbot, w, 110, 5)
     states.append(w.doc.mask.copy())
     for expected in reversed(states[:-1]):

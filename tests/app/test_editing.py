@@ -28,7 +28,7 @@ def test_brush_stroke_paints_the_current_class_and_undo_redo_restore(qtbot, wind
     open_fit(window, image_folder)
     assert window.current_key() == "img0"
     assert (window.doc.mask == 11).all()  # a new image starts all void
-    window._set_class(3)
+    window.pick_class(3)
     window.size_spin.setValue(6)
     drag(qtbot, window, [(60, 40), (60, 60), (60, 80)])
     mask = window.doc.mask
@@ -43,15 +43,15 @@ def test_brush_stroke_paints_the_current_class_and_undo_redo_restore(qtbot, wind
 
 def test_fill_polygon_lasso_and_eyedropper(qtbot, window, image_folder):
     open_fit(window, image_folder)
-    window._set_class(1)
+    window.pick_class(1)
     window.set_tool("fill")
     qtbot.mouseClick(window.canvas.viewport(), LEFT, pos=view_point(window, 10, 10))
     assert (window.doc.mask == 1).all()
-    window._set_class(5)
+    window.pick_class(5)
     window.set_tool("lasso")
     drag(qtbot, window, [(20, 20), (20, 60), (50, 60), (50, 20)])
     assert window.doc.mask[35, 40] == 5 and window.doc.mask[80, 100] == 1
-    window._set_class(8)
+    window.pick_class(8)
     window.set_tool("polygon")
     for p in [(70, 90), (70, 130), (100, 130)]:
         qtbot.mouseClick(window.canvas.viewport(), LEFT, pos=view_point(window, *p))
@@ -67,11 +67,11 @@ def test_fill_polygon_lasso_and_eyedropper(qtbot, window, image_folder):
 
 def test_protected_classes_are_untouched(qtbot, window, image_folder):
     open_fit(window, image_folder)
-    window._set_class(3)
+    window.pick_class(3)
     window.set_tool("fill")
     qtbot.mouseClick(window.canvas.viewport(), LEFT, pos=view_point(window, 5, 5))
     window.palette.set_protected(frozenset({3}))
-    window._set_class(9)
+    window.pick_class(9)
     window.set_tool("brush")
     window.size_spin.setValue(20)
     drag(qtbot, window, [(60, 20), (60, 140)])
@@ -80,7 +80,7 @@ def test_protected_classes_are_untouched(qtbot, window, image_folder):
 
 def test_switching_images_keeps_masks_and_history(qtbot, window, image_folder):
     open_fit(window, image_folder)
-    window._set_class(2)
+    window.pick_class(2)
     drag(qtbot, window, [(30, 30), (30, 90)])
     first = window.doc.mask.copy()
     window.show_image("img1")
@@ -94,7 +94,7 @@ def test_switching_images_keeps_masks_and_history(qtbot, window, image_folder):
 def test_close_and_reopen_restores_everything(qtbot, window, image_folder, tmp_path):
     open_fit(window, image_folder)
     window.show_image("img2")
-    window._set_class(4)
+    window.pick_class(4)
     drag(qtbot, window, [(50, 50), (50, 100)])
     window.mark_reviewed()
     painted = window.doc.mask.copy()
@@ -112,7 +112,7 @@ def test_close_and_reopen_restores_everything(qtbot, window, image_folder, tmp_p
 
 def test_autosave_within_two_seconds(qtbot, window, image_folder):
     open_fit(window, image_folder)
-    window._set_class(6)
+    window.pick_class(6)
     drag(qtbot, window, [(10, 10), (10, 50)])
     path = image_folder / ".segstudio" / "masks" / "img0.png"
     qtbot.waitUntil(path.exists, timeout=2500)
@@ -130,7 +130,7 @@ def test_failed_save_keeps_edits_reports_and_retries(qtbot, window, image_folder
         raise OSError(28, "cannot save: no space left on device")
 
     monkeypatch.setattr(window.project, "save_mask", failing)
-    window._set_class(7)
+    window.pick_class(7)
     drag(qtbot, window, [(20, 20), (20, 70)])
     assert not window.autosaver.save_now()
     assert window.doc.dirty and "save failed" in window.save_label.text()
@@ -161,13 +161,13 @@ def test_dropping_a_folder_opens_it(qtbot, window, image_folder):
 
 def test_model_masks_never_overwrite_edits(qtbot, window, image_folder):
     open_fit(window, image_folder)
-    window._set_class(4)
+    window.pick_class(4)
     drag(qtbot, window, [(30, 30), (30, 60)])
     predicted = np.zeros((120, 160), np.uint8)
-    assert not window.apply_model_mask("img0", predicted)
-    assert window.apply_model_mask("img1", predicted)
+    assert not window.session.apply_prediction("img0", predicted)
+    assert window.session.apply_prediction("img1", predicted)
     assert window.project.status("img1") == ImageStatus.PREDICTED
-    assert window.apply_model_mask("img0", predicted, force=True)
+    assert window.session.apply_prediction("img0", predicted, force=True)
     window.undo()  # the pre-fill is one undo step
     assert window.doc.mask[30, 40] == 4
 
@@ -177,7 +177,7 @@ def test_file_list_thumbnails_and_status_filter(qtbot, window, image_folder):
     model = window.file_list.model
     window.file_list.view.viewport().repaint()
     qtbot.waitUntil(lambda: all(model.has_thumbnail(k) for k in window.project.keys), timeout=5000)
-    window.apply_model_mask("img2", np.zeros((120, 160), np.uint8))
+    window.session.apply_prediction("img2", np.zeros((120, 160), np.uint8))
     window.file_list.filter_combo.setCurrentIndex(2)  # predicted
     assert window.file_list.keys_in_view_order() == ["img2"]
     window.file_list.filter_combo.setCurrentIndex(0)

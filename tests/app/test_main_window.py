@@ -19,36 +19,36 @@ VOID = 11
 
 def test_the_model_api(qtbot, opened, image_folder):
     w = opened
-    assert w.current_stem() == "img0" and w.selected_stems() == ["img0"]
-    w._set_class(4)
+    assert w.current_key() == "img0" and w.selected_keys() == ["img0"]
+    w.pick_class(4)
     drag(qtbot, w, [(30, 30), (30, 60)])
-    assert w.mask_for("img0") is w.doc.mask  # the live mask while open
-    snap = w.mask_snapshot(["img0", "img1"])
+    assert w.session.mask_for("img0") is w.doc.mask  # the live mask while open
+    snap = w.session.mask_snapshot(["img0", "img1"])
     assert set(snap) == {"img0"}  # img1 has no mask yet
     snap["img0"][:] = 0
     assert w.doc.mask[30, 40] == 4  # a snapshot is a copy
     predicted = np.full((120, 160), 3, np.uint8)
     changed = []
     w.mask_changed.connect(changed.append)
-    assert not w.apply_model_mask("img0", predicted)  # edited: refused
+    assert not w.session.apply_prediction("img0", predicted)  # edited: refused
     w.project.set_status("img1", ImageStatus.REVIEWED)
-    assert not w.apply_model_mask("img1", predicted)  # reviewed: refused
+    assert not w.session.apply_prediction("img1", predicted)  # reviewed: refused
     confidence = np.full((120, 160), 200, np.uint8)
-    assert w.apply_model_mask("img2", predicted, confidence)
+    assert w.session.apply_prediction("img2", predicted, confidence)
     assert w.project.status("img2") == ImageStatus.PREDICTED
     assert np.array_equal(w.project.load_confidence("img2"), confidence)
     assert changed == ["img2"]
-    assert w.apply_model_mask("img0", predicted, force=True)
+    assert w.session.apply_prediction("img0", predicted, force=True)
     assert (w.doc.mask == 3).all()
     assert np.array_equal(w.canvas._overlay.buffer.array, w.canvas._lut[w.doc.mask])  # canvas refreshed
-    assert w.history.undo_count == 2
+    assert w.doc.history.undo_count == 2
     w.undo()  # the model's mask is one step
     assert w.doc.mask[30, 40] == 4 and w.doc.mask[100, 100] == VOID
-    assert not w.apply_model_mask("img0", np.zeros((5, 5), np.uint8), force=True)  # wrong size
-    assert not w.apply_model_mask("nope", predicted)
+    assert not w.session.apply_prediction("img0", np.zeros((5, 5), np.uint8), force=True)  # wrong size
+    assert not w.session.apply_prediction("nope", predicted)
     w.autosaver.save_now()
     w.show_image("img1")
-    assert (w.mask_for("img2") == 3).all()
+    assert (w.session.mask_for("img2") == 3).all()
 
 
 def test_a_model_mask_never_lands_mid_stroke(qtbot, opened):
@@ -57,19 +57,19 @@ def test_a_model_mask_never_lands_mid_stroke(qtbot, opened):
     from tests.app.conftest import view_point
 
     qtbot.mousePress(viewport, LEFT, pos=view_point(w, 60, 60))
-    assert not w.apply_model_mask("img0", np.full((120, 160), 3, np.uint8))
+    assert not w.session.apply_prediction("img0", np.full((120, 160), 3, np.uint8))
     qtbot.mouseRelease(viewport, LEFT, pos=view_point(w, 60, 60))
     assert w.doc.mask[60, 60] == 0 and w.doc.mask[10, 10] == VOID
 
 
-def test_selected_stems_follow_the_file_list(qtbot, opened):
+def test_selected_keys_follow_the_file_list(qtbot, opened):
     w = opened
     view, proxy = w.file_list.view, w.file_list.proxy
     selection = view.selectionModel()
     selection.clearSelection()
     for row in (1, 2):
         selection.select(proxy.index(row, 0), QItemSelectionModel.SelectionFlag.Select)
-    assert w.selected_stems() == ["img1", "img2"]
+    assert w.selected_keys() == ["img1", "img2"]
 
 
 def test_menus_docks_and_progress(qtbot, window):
@@ -100,22 +100,22 @@ def test_navigation_and_review_keys(qtbot, opened):
     w.activateWindow()
     w.canvas.setFocus()
     qtbot.keyClick(w.canvas, Qt.Key.Key_PageDown)
-    assert w.current_stem() == "img1"
+    assert w.current_key() == "img1"
     qtbot.keyClick(w.canvas, Qt.Key.Key_R)
     assert w.project.status("img1") == ImageStatus.REVIEWED
     assert "2/3" in w.index_label.text() and "reviewed" in w.index_label.text()
     qtbot.keyClick(w.canvas, Qt.Key.Key_PageUp)
-    assert w.current_stem() == "img0"
+    assert w.current_key() == "img0"
     qtbot.keyClick(w.canvas, Qt.Key.Key_N)  # skips the reviewed img1
-    assert w.current_stem() == "img2"
+    assert w.current_key() == "img2"
     qtbot.keyClick(w.canvas, Qt.Key.Key_N, Qt.KeyboardModifier.ShiftModifier)
-    assert w.current_stem() == "img0"
+    assert w.current_key() == "img0"
     qtbot.keyClick(w.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # nothing to undo: no error
 
 
 def test_undo_redo_shortcuts(qtbot, opened):
     w = opened
-    w._set_class(2)
+    w.pick_class(2)
     drag(qtbot, w, [(60, 20), (60, 100)])
     painted = w.doc.mask.copy()
     w.activateWindow()
@@ -145,7 +145,7 @@ def test_drag_enter_accepts_folders_only_and_drop_opens(qtbot, window, image_fol
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(image_folder))])
     window.dropEvent(QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, LEFT, Qt.KeyboardModifier.NoModifier))
-    assert window.project is not None and window.current_stem() == "img0"
+    assert window.project is not None and window.current_key() == "img0"
     assert window.settings.last_folder == str(image_folder.resolve())
 
 
@@ -154,10 +154,10 @@ def test_a_folder_with_broken_and_16bit_images_opens(qtbot, window, image_folder
     deep = (np.arange(120 * 160).reshape(120, 160) * 3).astype(np.uint16)
     Image.fromarray(deep).save(image_folder / "deep16.png")
     assert window.open_folder(image_folder)
-    assert window.current_stem() not in (None, "aaa_broken")
+    assert window.current_key() not in (None, "aaa_broken")
     assert "aaa_broken" in window.file_list.model.errors
     window.show_image("deep16")
-    assert window.current_stem() == "deep16" and window.doc.image.dtype == np.uint8
+    assert window.current_key() == "deep16" and window.doc.image.dtype == np.uint8
 
 
 def test_closing_while_a_job_runs_asks_then_stops_and_joins(qtbot, opened, monkeypatch):

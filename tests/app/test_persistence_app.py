@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QMessageBox
 
 import segstudio.app.autosave as autosave
 import segstudio.core.atomic as atomic
-from segstudio.app.editor import DocumentCache, ImageDocument, class_counts
+from segstudio.core.documents import DocumentCache, ImageDocument, class_counts
 from segstudio.core.maskio import read_index_png
 from segstudio.core.project import ImageStatus
 from tests.app.conftest import drag
@@ -21,7 +21,7 @@ def mask_file(folder, key):
 
 def test_continuous_painting_still_saves_within_two_seconds(qtbot, opened, image_folder):
     w = opened
-    w._set_class(2)
+    w.pick_class(2)
     drag(qtbot, w, [(10, 10), (10, 40)])
     # Keep "editing" every 200 ms: the idle timer alone would never fire.
     ticker = QTimer()
@@ -37,7 +37,7 @@ def test_continuous_painting_still_saves_within_two_seconds(qtbot, opened, image
 def test_big_masks_are_saved_by_a_worker_and_later_edits_stay_unsaved(qtbot, opened, image_folder, monkeypatch):
     w = opened
     monkeypatch.setattr(autosave, "BACKGROUND_PIXELS", 100)  # every mask counts as big
-    w._set_class(5)
+    w.pick_class(5)
     drag(qtbot, w, [(30, 30), (30, 90)])
     first = w.doc.mask.copy()
     assert w.autosaver.save_now(block=False)
@@ -61,7 +61,7 @@ def test_a_failed_background_save_keeps_edits_shows_it_and_retries(qtbot, opened
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(w.project, "save_mask", failing)
-    w._set_class(7)
+    w.pick_class(7)
     drag(qtbot, w, [(20, 20), (20, 70)])
     w.autosaver.save_now(block=False)
     qtbot.waitUntil(lambda: "save failed" in w.save_label.text(), timeout=3000)
@@ -76,7 +76,7 @@ def test_a_failed_background_save_keeps_edits_shows_it_and_retries(qtbot, opened
 
 def test_an_interrupted_save_leaves_the_previous_file_intact(qtbot, opened, image_folder, monkeypatch):
     w = opened
-    w._set_class(3)
+    w.pick_class(3)
     drag(qtbot, w, [(40, 10), (40, 150)])
     assert w.autosaver.save_now()
     before = mask_file(image_folder, "img0").read_bytes()
@@ -86,7 +86,7 @@ def test_an_interrupted_save_leaves_the_previous_file_intact(qtbot, opened, imag
 
     real_replace = atomic.os.replace
     monkeypatch.setattr(atomic.os, "replace", no_replace)
-    w._set_class(4)
+    w.pick_class(4)
     drag(qtbot, w, [(80, 10), (80, 150)])
     assert not w.autosaver.save_now()
     assert mask_file(image_folder, "img0").read_bytes() == before
@@ -102,7 +102,7 @@ def test_closing_with_unsaved_edits_asks_first(qtbot, opened, monkeypatch):
     w = opened
     real_save = w.project.save_mask
     monkeypatch.setattr(w.project, "save_mask", lambda *a, **k: (_ for _ in ()).throw(OSError(30, "Read-only")))
-    w._set_class(1)
+    w.pick_class(1)
     drag(qtbot, w, [(60, 20), (60, 60)])
     answers = [QMessageBox.StandardButton.No]
     asked = []
@@ -118,16 +118,16 @@ def test_closing_with_unsaved_edits_asks_first(qtbot, opened, monkeypatch):
 def test_reopen_restores_masks_statuses_current_image_and_view(qtbot, opened, image_folder):
     w = opened
     w.show_image("img1")
-    w._set_class(8)
+    w.pick_class(8)
     drag(qtbot, w, [(60, 30), (60, 120)])
     img1 = w.doc.mask.copy()
-    assert w.apply_model_mask("img2", np.full((120, 160), 3, np.uint8))
+    assert w.session.apply_prediction("img2", np.full((120, 160), 3, np.uint8))
     w.canvas.set_zoom(4.0)
     w.canvas.centerOn(QPointF(50, 40))
     center = w.canvas.view_state()["center"]
     assert w.close_project()
     assert w.open_folder(image_folder)
-    assert w.current_stem() == "img1"
+    assert w.current_key() == "img1"
     assert np.array_equal(w.doc.mask, img1)
     assert w.project.status("img1") == ImageStatus.EDITED
     assert w.project.status("img2") == ImageStatus.PREDICTED
@@ -135,23 +135,23 @@ def test_reopen_restores_masks_statuses_current_image_and_view(qtbot, opened, im
     assert abs(w.canvas.zoom() - 4.0) < 1e-6
     restored = w.canvas.view_state()["center"]
     assert abs(restored[0] - center[0]) < 1 and abs(restored[1] - center[1]) < 1
-    assert (w.mask_for("img2") == 3).all()
+    assert (w.session.mask_for("img2") == 3).all()
 
 
 def test_switching_back_keeps_history_and_image_switch_saves(qtbot, opened, image_folder):
     w = opened
-    w._set_class(6)
+    w.pick_class(6)
     drag(qtbot, w, [(50, 50), (50, 90)])
     w.show_image("img1")
     assert mask_file(image_folder, "img0").exists()  # saved on the switch
-    w._set_class(2)
+    w.pick_class(2)
     drag(qtbot, w, [(20, 20), (20, 60)])
     w.show_image("img0")
-    assert w.history.undo_count == 1 and w.doc.mask[50, 70] == 6
+    assert w.doc.history.undo_count == 1 and w.doc.mask[50, 70] == 6
     w.undo()
     assert (w.doc.mask == VOID).all()
     w.show_image("img1")
-    assert w.history.undo_count == 1 and w.doc.mask[20, 40] == 2
+    assert w.doc.history.undo_count == 1 and w.doc.mask[20, 40] == 2
 
 
 def test_document_cache_drops_least_recently_used_clean_documents_only():
@@ -220,7 +220,7 @@ def test_opening_another_folder_with_unsaved_edits_asks_and_keeps_them(qtbot, op
     other.mkdir()
     Image.new("RGB", (16, 12)).save(other / "x.png")
     monkeypatch.setattr(w.project, "save_mask", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space")))
-    w._set_class(1)
+    w.pick_class(1)
     drag(qtbot, w, [(60, 20), (60, 60)])
     asked = []
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.No)
@@ -228,7 +228,7 @@ def test_opening_another_folder_with_unsaved_edits_asks_and_keeps_them(qtbot, op
     assert not w.open_folder(other)
     assert w.project is project and w.doc.dirty and w.doc.mask[60, 40] == 1
     assert "could not be saved" in asked[0] and "Open the other folder and lose them?" in asked[0]
-    w._import()  # the import reloads masks from disk: same question, same answer
+    w.import_masks()  # the import reloads masks from disk: same question, same answer
     assert w.doc.dirty and w.doc.mask[60, 40] == 1 and len(asked) == 2
 
 
@@ -264,7 +264,7 @@ def test_import_asks_before_replacing_edited_masks(qtbot, opened, monkeypatch, t
     from segstudio.core.maskio import write_index_png
 
     w = opened
-    w._set_class(1)
+    w.pick_class(1)
     drag(qtbot, w, [(60, 20), (60, 60)])  # img0 now holds the user's edit
     source = tmp_path / "incoming"
     source.mkdir()
@@ -273,12 +273,12 @@ def test_import_asks_before_replacing_edited_masks(qtbot, opened, monkeypatch, t
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(source))
     asked = []
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.No)
-    w._import()
+    w.import_masks()
     assert "1 image(s) already have your edits (img0)" in asked[0]
-    assert w.mask_for("img0")[60, 40] == 1 and (w.mask_for("img1") == 5).all()
+    assert w.session.mask_for("img0")[60, 40] == 1 and (w.session.mask_for("img1") == 5).all()
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
-    w._import()
-    assert (w.mask_for("img0") == 5).all()
+    w.import_masks()
+    assert (w.session.mask_for("img0") == 5).all()
 
 
 def test_export_takes_edits_that_could_not_be_saved_from_memory(qtbot, opened, monkeypatch, tmp_path):
@@ -286,10 +286,10 @@ def test_export_takes_edits_that_could_not_be_saved_from_memory(qtbot, opened, m
 
     w = opened
     monkeypatch.setattr(w.project, "save_mask", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space")))
-    w._set_class(1)
+    w.pick_class(1)
     drag(qtbot, w, [(60, 20), (60, 60)])
     out = tmp_path / "export"
     monkeypatch.setattr(dialogs.ExportDialog, "exec", lambda self: self.folder.setText(str(out)) or 1)
-    w._export()
+    w.export_masks()
     exported = read_index_png(out / "labels" / "img0.png", 12)
     assert exported[60, 40] == 1 and np.array_equal(exported, w.doc.mask)

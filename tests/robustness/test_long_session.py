@@ -20,7 +20,7 @@ def test_two_thousand_strokes_keep_memory_bounded_and_disk_equal_to_app(qtbot, w
     for stroke in range(2000):
         if stroke % 40 == 0:
             window.show_image(f"f{(stroke // 40) % 50:02d}")
-        window._set_class(int(rng.integers(0, 11)))
+        window.pick_class(int(rng.integers(0, 11)))
         window.size_spin.setValue(int(rng.integers(2, 20)))
         points = rng.integers(0, [96, 128], size=(4, 2)).astype(float)
         brush.press(tuple(points[0]))
@@ -38,7 +38,7 @@ def test_two_thousand_strokes_keep_memory_bounded_and_disk_equal_to_app(qtbot, w
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
     assert grown_mb < 300, f"memory grew by {grown_mb:.0f} MB"
     for key in window.project.keys:
-        in_app = window.mask_for(key)
+        in_app = window.session.mask_for(key)
         path = window.project.mask_path(key)
         if path.exists():
             assert np.array_equal(read_index_png(path, 12), in_app), key

@@ -1,18 +1,39 @@
-"""Annotation tools: one interface, pixel work delegated to ``core.paint``.
+"""Annotation tools (Qt-free): one interface, pixel work delegated to ``core.paint``.
 
 A tool receives image coordinates (row, column) from the canvas: ``press``,
 ``move`` (while pressed), ``release``, ``hover``, ``double_click``, ``finish``
 (Enter) and ``cancel`` (Esc). It edits ``ctx.mask`` through ``core.paint``,
 records the touched rects in the undo history before changing them, and
 tells the context which rect changed so only that part is redrawn. Every
-stroke, fill or polygon is one undo step.
+stroke, fill or polygon is one undo step, handed to ``ctx.edit_finished``:
+the context (``core.session.EditingSession``) applies the after-edit rules.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
-from segstudio.core.paint import clip_rect, fill_polygon, flood_region, paint_segment, pick_class
+import numpy as np
+
+from segstudio.core.paint import Rect, clip_rect, fill_polygon, flood_region, paint_segment, pick_class
+from segstudio.core.undo import UndoHistory, UndoStep
+
+
+class ToolContext(Protocol):
+    """What a tool reads and calls; ``core.session.EditingSession`` is the one implementation."""
+
+    mask: np.ndarray  # the current image's mask, edited in place
+    history: UndoHistory  # its undo history
+    current_class: int
+    brush_radius: float
+    protected: frozenset[int]  # class ids never overwritten
+    eraser_id: int
+
+    def region_changed(self, rect: Rect) -> None: ...  # pixels in rect changed: redraw them
+    def edit_finished(self, step: UndoStep | None) -> None: ...  # a stroke/fill/polygon ended
+    def pick_class(self, class_id: int) -> None: ...
+    def show_preview(self, points: list, closed: bool = False) -> None: ...  # outline while drawing
 
 
 class Tool:
@@ -22,9 +43,7 @@ class Tool:
     cursor = "cross"  # the canvas maps it to a Qt cursor shape: cross | pointing | arrow
     uses_brush = False  # shows the brush-size circle
 
-    def __init__(self, ctx) -> None:
-        # ctx: mask, history, current_class, brush_radius, protected, eraser_id,
-        # canvas, region_changed(rect), edit_finished(step), pick_class(id)
+    def __init__(self, ctx: ToolContext) -> None:
         self.ctx = ctx
 
     def press(self, yx, modifiers=None) -> None: ...
@@ -35,7 +54,7 @@ class Tool:
     def finish(self) -> None: ...
 
     def cancel(self) -> None:
-        self.ctx.canvas.set_preview_path([])
+        self.ctx.show_preview([])
 
     def deactivate(self) -> None:
         self.cancel()
@@ -44,7 +63,7 @@ class Tool:
 class BrushTool(Tool):
     name, label, shortcut, uses_brush = "brush", "Brush", "B", True
 
-    def __init__(self, ctx) -> None:
+    def __init__(self, ctx: ToolContext) -> None:
         super().__init__(ctx)
         self._last = None
 
@@ -118,24 +137,24 @@ class PolygonTool(Tool):
 
     name, label, shortcut = "polygon", "Polygon", "P"
 
-    def __init__(self, ctx) -> None:
+    def __init__(self, ctx: ToolContext) -> None:
         super().__init__(ctx)
         self.points: list[tuple[float, float]] = []
 
     def press(self, yx, modifiers=None) -> None:
         self.points.append(yx)
-        self.ctx.canvas.set_preview_path(self.points)
+        self.ctx.show_preview(self.points)
 
     def hover(self, yx) -> None:
         if self.points:
-            self.ctx.canvas.set_preview_path(self.points + [yx], closed=True)
+            self.ctx.show_preview(self.points + [yx], closed=True)
 
     def double_click(self, yx) -> None:
         self.finish()
 
     def finish(self) -> None:
         points, self.points = self.points, []
-        self.ctx.canvas.set_preview_path([])
+        self.ctx.show_preview([])
         # A double-click also delivers a press at the same spot: drop duplicates.
         unique = [p for i, p in enumerate(points) if i == 0 or p != points[i - 1]]
         fill_shape(self.ctx, unique)
@@ -150,7 +169,7 @@ class LassoTool(Tool):
 
     name, label, shortcut = "lasso", "Lasso", "L"
 
-    def __init__(self, ctx) -> None:
+    def __init__(self, ctx: ToolContext) -> None:
         super().__init__(ctx)
         self.points: list[tuple[float, float]] = []
 
@@ -159,11 +178,11 @@ class LassoTool(Tool):
 
     def move(self, yx) -> None:
         self.points.append(yx)
-        self.ctx.canvas.set_preview_path(self.points, closed=True)
+        self.ctx.show_preview(self.points, closed=True)
 
     def release(self, yx) -> None:
         points, self.points = self.points + [yx], []
-        self.ctx.canvas.set_preview_path([])
+        self.ctx.show_preview([])
         fill_shape(self.ctx, points)
 
     def cancel(self) -> None:
@@ -180,7 +199,7 @@ class EyedropperTool(Tool):
             self.ctx.pick_class(cid)
 
 
-def fill_shape(ctx, points) -> None:
+def fill_shape(ctx: ToolContext, points) -> None:
     """Fills a polygon as one undo step."""
     if len(points) < 3:
         return

@@ -2,9 +2,11 @@
 
 The model, the device and auto-segmentation belong to
 ``AutoSegmentController`` (``app/autosegment.py``); this module adds
-"Retrain on my labels" on top of it: a fine-tuning job in the same worker
-pattern, the before/after decision, the model versions of the folder, and
-re-predicting the untouched images with an accepted model.
+"Retrain on my labels" on top of it, through the controller's public
+methods (``with_model``, ``start_job``, ``segment_keys``, ``warn``): the
+fine-tuning job (``ml.jobs.retrain_job``) in the same worker pattern, the
+before/after decision, the model versions of the folder, and re-predicting
+the untouched images with an accepted model.
 """
 
 from __future__ import annotations
@@ -20,31 +22,11 @@ from PySide6.QtWidgets import QMessageBox
 from segstudio.app.autosegment import AutoSegmentController, install_autosegment
 from segstudio.app.plot import LivePlot
 from segstudio.app.worker import Worker
-from segstudio.core.imageio import ImageReadError, read_image
 from segstudio.core.project import ImageStatus
+from segstudio.core.session import USER_STATUSES
+from segstudio.ml.jobs import retrain_job
 
 log = logging.getLogger(__name__)
-
-
-# --- the job (worker thread; no Qt) ----------------------------------------------------
-def retrain_job(checkpoint, paths: dict, masks: dict, settings, device_preference: str):
-    def job(should_stop):
-        from segstudio.ml.device import choose_device, limit_cpu_threads
-        from segstudio.ml.finetune import finetune
-
-        device, _ = choose_device(device_preference)
-        if device.type == "cpu":
-            limit_cpu_threads(leave_free=1)  # one core stays with the GUI
-        images = {}
-        for key, path in paths.items():
-            try:
-                images[key] = read_image(path)
-            except ImageReadError:
-                masks.pop(key, None)
-        result = yield from finetune(checkpoint, images, masks, settings, device, should_stop)
-        return result
-
-    return job
 
 
 # --- the controller (GUI thread) -------------------------------------------------------
@@ -58,13 +40,12 @@ class RetrainController(QObject):
         self.panel = autoseg.panel
         self.plot = LivePlot()
         self.plot.setVisible(False)
-        layout = self.panel.widget().layout()
-        layout.insertWidget(layout.count() - 1, self.plot)
+        self.panel.add_section(self.plot)
         self.panel.retrain_requested.connect(self.retrain)
         self.panel.version_chosen.connect(autoseg.choose_model)
         autoseg.model_loaded.connect(lambda _summary: self._refresh_versions())
         window.project_opened.connect(lambda _project: self._refresh_versions())
-        window._action(window.menu("Model"), "Retrain on My Labels", self.retrain, "Ctrl+Shift+R")
+        window.add_menu_action("Model", "Retrain on My Labels", self.retrain, "Ctrl+Shift+R")
 
     @property
     def predictor(self):
@@ -73,7 +54,7 @@ class RetrainController(QObject):
     # --- retrain ----------------------------------------------------------------------------
     def corrected_keys(self) -> list[str]:
         project = self.window.project
-        return [k for k in project.keys if project.status(k) in (ImageStatus.EDITED, ImageStatus.REVIEWED)]
+        return [k for k in project.keys if project.status(k) in USER_STATUSES]
 
     def retrain(self, settings=None, decide=None) -> None:
         """Fine-tunes on the corrected images; ``decide(result) -> bool`` replaces the dialog in tests."""
@@ -82,7 +63,7 @@ class RetrainController(QObject):
             return
         keys = self.corrected_keys()
         if not keys:
-            self.autoseg._message("Retrain", "Edit or review some masks first: the model learns from them.")
+            self.autoseg.warn("Retrain", "Edit or review some masks first: the model learns from them.")
             return
         self.window.autosaver.save_now()
         self.autoseg.with_model(lambda: self._run_retrain(keys, settings, decide))
@@ -92,7 +73,7 @@ class RetrainController(QObject):
 
         settings = settings or FinetuneSettings(minutes=float(self.panel.minutes_spin.value()),
                                                 epochs=self.panel.epochs_spin.value() or None)
-        masks = self.window.mask_snapshot(keys)  # training never sees strokes made after this
+        masks = self.window.session.mask_snapshot(keys)  # training never sees strokes made after this
         paths = {k: self.window.project.image_path(k) for k in masks}
         worker = Worker(retrain_job(self.predictor.checkpoint, paths, masks, settings, self.autoseg.device_preference),
                         name="training")
@@ -100,8 +81,8 @@ class RetrainController(QObject):
         self.plot.setVisible(True)
         worker.progress.connect(self._retrain_progress)
         worker.result.connect(lambda result: self._retrain_done(result, decide))
-        worker.cancelled.connect(lambda: self.window.statusBar().showMessage("Retraining cancelled; the model is unchanged", 8000))
-        self.autoseg._start(worker, f"Retraining on {len(masks)} image(s)")
+        worker.cancelled.connect(lambda: self.window.show_message("Retraining cancelled; the model is unchanged", 8000))
+        self.autoseg.start_job(worker, f"Retraining on {len(masks)} image(s)")
 
     def _retrain_progress(self, event) -> None:
         if event.loss is not None and event.phase == "training":
@@ -120,7 +101,7 @@ class RetrainController(QObject):
         self.retrained.emit(result)
         accept = decide(result) if decide is not None else ask_accept(self.window, result, self.predictor.checkpoint.labelset)
         if not accept:
-            self.window.statusBar().showMessage("Kept the current model", 8000)
+            self.window.show_message("Kept the current model", 8000)
             return
         self._accept(result)
 
@@ -161,7 +142,7 @@ class RetrainController(QObject):
             self.window, "Re-predict?",
             f"Re-predict the {len(untouched)} image(s) nobody edited or reviewed with the new model?",
         ) == QMessageBox.StandardButton.Yes:
-            self.autoseg._run(untouched, force=False)
+            self.autoseg.segment_keys(untouched, force=False)
 
     def _refresh_versions(self) -> None:
         project = self.window.project

@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 from PySide6.QtWidgets import QMessageBox
 
-from segstudio.app.model_features import install_model_features
+from segstudio.app.retrain import install_model_features
 from segstudio.core.labels import CAMVID
 from segstudio.core.project import ImageStatus
 from segstudio.ml.checkpoint import save_checkpoint
@@ -39,15 +39,14 @@ def idle(features):
 
 def test_folder_autosegment_fills_masks_and_skips_edits(qtbot, window, controller, image_folder):
     window.open_folder(image_folder)
-    window.doc.mask[:5, :5] = 4
-    window._after_edit()  # img0 now holds the user's edit
+    window.session.set_pixels((0, 0, 5, 5), 4)  # img0 now holds the user's edit
     controller.autoseg.segment("folder")
     qtbot.waitUntil(lambda: idle(controller), timeout=20000)
     assert window.project.status("img1") == ImageStatus.PREDICTED
     assert window.project.status("img2") == ImageStatus.PREDICTED
     assert window.project.status("img0") == ImageStatus.EDITED
     assert (window.doc.mask[:5, :5] == 4).all() and (window.doc.mask[5:, 5:] == 11).all()
-    assert window.mask_for("img1").shape == (120, 160)
+    assert window.session.mask_for("img1").shape == (120, 160)
     assert "img1" in window.file_list.model.uncertainty
     assert window.project.load_confidence("img1").shape == (120, 160)
     # "Most uncertain first" still knows the predicted images after the folder is reopened.
@@ -120,7 +119,7 @@ def test_a_worse_model_is_not_swapped_in(qtbot, window, controller, tmp_path, mo
 def test_training_uses_a_snapshot_of_the_masks(qtbot, window, controller, tmp_path, monkeypatch):
     scene_folder_with_masks(window, tmp_path, n=4)
     seen = {}
-    import segstudio.app.model_features as features
+    import segstudio.app.retrain as features
 
     real = features.retrain_job
 

@@ -1,0 +1,302 @@
+"""The editing session (Qt-free): the open project, its documents and the rules of editing.
+
+The window and the tests drive this one object; the window only draws what it
+is told. It is also the tools' context (``core.tools.ToolContext``): the
+current image's mask and history, the current class, the brush radius, the
+protected classes.
+
+Every change to a mask goes through one of these doors, and each ends in
+``_after_edit``, the one place for per-edit rules (status, autosave, and
+later verified pixels or effort counts):
+
+- ``edit_finished(step)``: a tool's stroke, fill or polygon on the current image
+  (one undo step); ``set_pixels(rect, values)`` for scripted edits;
+- ``undo()`` / ``redo()`` on the current image;
+- ``apply_prediction(key, mask, ...)``: a model's mask, one undo step, never
+  over the user's work (EDITED or REVIEWED) unless ``force``;
+- ``mark_reviewed()``.
+
+Status rules: an edit makes an image EDITED, except a REVIEWED one, which
+stays REVIEWED; a prediction makes it PREDICTED.
+
+The session tells the view through plain callbacks (no-ops until set):
+``on_changed(MaskChange)`` after any of the doors, ``on_save_needed()`` to
+schedule an autosave, ``on_region_changed(rect)`` while a stroke paints,
+``on_preview(points, closed)`` for a tool's outline, ``on_class_changed(id)``,
+``on_load_error(key, message)`` and ``cancel_stroke()`` (end the active
+tool's stroke before a forced prediction replaces the mask under it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from segstudio.core.documents import DocumentCache, ImageDocument
+from segstudio.core.imageio import ImageReadError, read_image, read_image_size
+from segstudio.core.maskio import MaskFormatError
+from segstudio.core.paint import Rect
+from segstudio.core.project import ImageStatus, Project
+from segstudio.core.undo import UndoHistory, UndoStep
+
+log = logging.getLogger(__name__)
+
+#: Statuses that mean "the user's work": a prediction never replaces them unless forced.
+USER_STATUSES = (ImageStatus.EDITED, ImageStatus.REVIEWED)
+DEFAULT_ERASER_ID = 11  # CamVid's Void, until a project says otherwise
+
+
+@dataclass(frozen=True)
+class MaskChange:
+    """What changed: ``kind`` is "edit", "undo", "redo", "prediction" or "status".
+
+    ``rect``: the changed pixels' bounding box (``None``: none, or an image
+    that is not open); ``step``: the undo step of an edit or prediction.
+    """
+
+    key: str
+    kind: str
+    rect: Rect | None = None
+    step: UndoStep | None = None
+
+
+def _ignore(*_args) -> None:
+    return None
+
+
+class EditingSession:
+    """The open project's editing state and rules; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.project: Project | None = None
+        self.documents = DocumentCache()
+        self.doc: ImageDocument | None = None
+        self.current_class = 0
+        self.protected: frozenset[int] = frozenset()
+        self.brush_radius = 5.0
+        self.on_changed: Callable[[MaskChange], None] = _ignore
+        self.on_save_needed: Callable[[], None] = _ignore
+        self.on_region_changed: Callable[[Rect], None] = _ignore
+        self.on_preview: Callable[[list, bool], None] = _ignore
+        self.on_class_changed: Callable[[int], None] = _ignore
+        self.on_load_error: Callable[[str, str], None] = _ignore
+        self.cancel_stroke: Callable[[], None] = _ignore
+
+    # --- the project and its documents -------------------------------------------
+    def open_project(self, project: Project) -> None:
+        self.project = project
+        self.reset_documents()
+
+    def close_project(self) -> None:
+        self.project = None
+        self.doc = None
+
+    def reset_documents(self) -> None:
+        """Forgets every document (after masks were replaced on disk, e.g. an import)."""
+        self.documents = DocumentCache()
+        self.doc = None
+
+    @property
+    def current_key(self) -> str | None:
+        return self.doc.key if self.doc is not None else None
+
+    def status(self, key: str) -> ImageStatus:
+        return self.project.status(key)
+
+    def document(self, key: str) -> ImageDocument | None:
+        """The document of ``key``, read from disk if not cached; ``None`` (and
+        ``on_load_error``) when the image or its mask cannot be read."""
+        doc = self.documents.get(key)
+        if doc is not None:
+            return doc
+        try:
+            image = read_image(self.project.image_path(key))
+            mask = self.project.load_mask(key, image.shape[:2])
+        except (ImageReadError, MaskFormatError, OSError) as exc:
+            self.on_load_error(key, str(exc))
+            return None
+        if mask is None:
+            mask = np.full(image.shape[:2], self.project.labelset.eraser_id, np.uint8)
+        doc = ImageDocument(key, image, mask, confidence=self.project.load_confidence(key))
+        if doc.confidence is not None and doc.confidence.shape != mask.shape:
+            doc.confidence = None
+        self.documents.put(doc)
+        return doc
+
+    def open_image(self, key: str) -> ImageDocument | None:
+        """Makes ``key`` the current image; ``None`` (current unchanged) when it cannot be read."""
+        doc = self.document(key)
+        if doc is not None:
+            self.doc = doc
+            self.project.current = key
+        return doc
+
+    def mask_for(self, key: str) -> np.ndarray | None:
+        """The live mask when the image is in memory, else the saved one, else ``None`` (do not modify)."""
+        doc = self.documents.get(key)
+        if doc is not None:
+            return doc.mask
+        try:
+            return self.project.load_mask(key)
+        except (MaskFormatError, OSError):
+            return None
+
+    def mask_snapshot(self, keys: list[str]) -> dict[str, np.ndarray]:
+        """Copies of the masks as they are now: a training job works on these."""
+        out = {}
+        for key in keys:
+            mask = self.mask_for(key)
+            if mask is not None:
+                out[key] = mask.copy()
+        return out
+
+    # --- the tools' context (core.tools.ToolContext) -------------------------------
+    @property
+    def mask(self) -> np.ndarray:
+        return self.doc.mask
+
+    @property
+    def history(self) -> UndoHistory:
+        return self.doc.history
+
+    @property
+    def eraser_id(self) -> int:
+        return self.project.labelset.eraser_id if self.project else DEFAULT_ERASER_ID
+
+    def region_changed(self, rect: Rect) -> None:
+        self.on_region_changed(rect)
+
+    def show_preview(self, points: list, closed: bool = False) -> None:
+        self.on_preview(points, closed)
+
+    def pick_class(self, class_id: int) -> None:
+        """Makes ``class_id`` the painting class; ids outside the label set are ignored."""
+        if self.project is not None and not 0 <= class_id < self.project.labelset.num_classes:
+            return
+        self.current_class = class_id
+        self.on_class_changed(class_id)
+
+    def set_protected(self, classes) -> None:
+        self.protected = frozenset(classes)
+
+    def void_only_classes(self) -> frozenset[int]:
+        """Every class but the eraser's: protecting them paints over void only."""
+        if self.project is None:
+            return frozenset()
+        return frozenset(range(self.project.labelset.num_classes)) - {self.eraser_id}
+
+    # --- the doors through which masks change ---------------------------------------
+    def edit_finished(self, step: UndoStep | None) -> None:
+        """A tool's edit on the current image ended (``None``: it changed nothing)."""
+        if step is None or self.doc is None:
+            return
+        self.doc.counts_step(step)
+        self._after_edit(self.doc, MaskChange(self.doc.key, "edit", step.rect, step))
+
+    def set_pixels(self, rect: Rect, values) -> None:
+        """Writes ``values`` (a scalar or an array of the rect's shape) into ``rect`` of the
+        current mask as one undo step, like a tool (scripts, smart tools)."""
+        y0, x0, y1, x1 = rect
+        self.history.begin(self.mask)
+        self.history.record_before(rect)
+        self.mask[y0:y1, x0:x1] = values
+        self.region_changed(rect)
+        self.edit_finished(self.history.end())
+
+    def undo(self) -> Rect | None:
+        return self._step_history("undo")
+
+    def redo(self) -> Rect | None:
+        return self._step_history("redo")
+
+    def _step_history(self, kind: str) -> Rect | None:
+        doc = self.doc
+        if doc is None or doc.history.in_stroke:
+            return None
+        rect = doc.history.undo(doc.mask) if kind == "undo" else doc.history.redo(doc.mask)
+        if rect is not None:
+            doc.counts_changed()
+            self.region_changed(rect)
+            self._after_edit(doc, MaskChange(doc.key, kind, rect))
+        return rect
+
+    def mark_reviewed(self) -> None:
+        if self.doc is None:
+            return
+        self.project.set_status(self.doc.key, ImageStatus.REVIEWED)
+        self.doc.mark_edited()  # saves the mask too, so the reviewed state is on disk
+        self.on_save_needed()
+        self.on_changed(MaskChange(self.doc.key, "status"))
+
+    def _after_edit(self, doc: ImageDocument, change: MaskChange) -> None:
+        """The rules after every user edit (tools, undo, redo): one place to add more."""
+        doc.mark_edited()
+        if self.project.status(doc.key) != ImageStatus.REVIEWED:
+            self.project.set_status(doc.key, ImageStatus.EDITED)
+        self.on_save_needed()
+        self.on_changed(change)
+
+    # --- predictions -----------------------------------------------------------------
+    def apply_prediction(self, key: str, mask: np.ndarray, confidence: np.ndarray | None = None,
+                         force: bool = False, encoded: tuple[bytes, bytes | None] | None = None) -> bool:
+        """Puts a model's mask on ``key`` as one undo step and marks it PREDICTED.
+
+        Refused (``False``) for an unknown key, a mask of the wrong size, an
+        image with the user's work (EDITED, REVIEWED) or one being painted on,
+        unless ``force``. ``encoded`` = (mask PNG, confidence PNG) made by the
+        worker: for an image that is not in memory only the files are written
+        (no image decode, no PNG encode on the caller's thread).
+        """
+        if self.project is None or key not in self.project.keys:
+            return False
+        if self.project.status(key) in USER_STATUSES and not force:
+            return False
+        if encoded is not None and self.documents.get(key) is None and self._write_prediction(key, mask, encoded):
+            return True
+        mask = np.asarray(mask)
+        doc = self.document(key)
+        if doc is None or doc.mask.shape != mask.shape:
+            return False
+        if doc.history.in_stroke:
+            if not force:
+                return False  # the user is painting on it right now
+            self.cancel_stroke()  # ends the stroke as its own step
+        if confidence is not None and np.shape(confidence) != mask.shape:
+            log.warning("confidence for %s has shape %s, mask %s; dropped", key, np.shape(confidence), mask.shape)
+            confidence = None
+        step = doc.history.apply_whole(doc.mask, mask)  # one undoable step (diff bbox only)
+        doc.counts_step(step)
+        doc.confidence = confidence
+        doc.mark_edited()
+        self.project.set_status(key, ImageStatus.PREDICTED)
+        if confidence is not None:
+            try:  # the worker's PNG when there is one: encoding 48 MP here would stall the window for seconds
+                self.project.save_confidence(key, confidence, encoded=encoded[1] if encoded is not None else None)
+            except OSError as exc:
+                log.warning("could not save confidence for %s: %s", key, exc)
+        self.on_save_needed()
+        self.on_changed(MaskChange(key, "prediction", step.rect if step is not None else None, step))
+        return True
+
+    def _write_prediction(self, key: str, mask: np.ndarray, encoded) -> bool:
+        """Saves a model's mask for an image that is not in memory; False to take the slow path."""
+        try:
+            width, height = read_image_size(self.project.image_path(key))
+        except (ImageReadError, OSError):
+            return False
+        if np.shape(mask) != (height, width):
+            return False
+        mask_png, confidence_png = encoded
+        try:
+            self.project.save_mask(key, mask, encoded=mask_png)
+            if confidence_png is not None:
+                self.project.save_confidence(key, None, encoded=confidence_png)
+        except OSError:
+            return False  # kept in memory instead; the autosaver retries
+        self.project.set_status(key, ImageStatus.PREDICTED)
+        self.on_save_needed()  # the state (statuses) is saved with the next autosave
+        self.on_changed(MaskChange(key, "prediction"))
+        return True
