@@ -30,7 +30,7 @@ def test_export_as_camvid_with_a_split_then_import_it_elsewhere(qtbot, opened, m
     monkeypatch.setattr(dialogs.ExportDialog, "exec", fill)
     shown = []
     monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: shown.append(a[2]))
-    w._export()
+    w.export_masks()
     assert "as camvid" in shown[-1] and "Subsets:" in shown[-1]
     assert (out / "label_colors.txt").read_text().splitlines()[0] == "128 128 128 Sky"
     lists = sorted(p.name for p in out.glob("*.txt") if p.name != "label_colors.txt")
@@ -42,10 +42,10 @@ def test_export_as_camvid_with_a_split_then_import_it_elsewhere(qtbot, opened, m
         (other / p.name).write_bytes(p.read_bytes())
     w.open_folder(other)
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(out))
-    w._import()
+    w.import_masks()
     assert "read as camvid" in shown[-1]
     for i, key in enumerate(w.project.keys):
-        assert (w.mask_for(key) == i + 2).all() and w.project.status(key) == ImageStatus.EDITED
+        assert (w.session.mask_for(key) == i + 2).all() and w.project.status(key) == ImageStatus.EDITED
 
 
 def test_an_export_the_layout_cannot_hold_is_a_message_not_a_crash(qtbot, window, tmp_path, monkeypatch):
@@ -57,6 +57,6 @@ def test_an_export_the_layout_cannot_hold_is_a_message_not_a_crash(qtbot, window
     monkeypatch.setattr(dialogs.ExportDialog, "exec", lambda d: d.folder.setText(str(tmp_path / "o")) or _choose(d, "camvid") or 1)
     warned = []
     monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: warned.append(a[2]))
-    window._export()
+    window.export_masks()
     assert warned and "traffic light" in warned[0]
     assert not (tmp_path / "o").exists()
