@@ -399,6 +399,8 @@ def train(config: TrainConfig, should_stop: Callable[[], bool] = lambda: False) 
         device, _ = choose_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop sizes: the fastest kernels are found once
     seed_everything(config.seed + ctx.rank)
     labelset = config.labelset
     num_classes = labelset.num_classes
