@@ -17,10 +17,17 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--threads", type=int)
     p.add_argument("--json", action="store_true", help="one JSON object on stdout, nothing else")
+    p.add_argument("--tta", choices=("none", "flip"), default="none",
+                   help="flip: average the logits of each image and its mirror (twice the work)")
+    p.add_argument("--batch-size", type=int, default=1,
+                   help="images per forward pass (they must share one size when above 1)")
     p.set_defaults(func=run)
 
 
-def evaluate_checkpoint(model_path: str, images: str, labels: str, size: int | None, device_pref: str) -> dict:
+def evaluate_checkpoint(
+    model_path: str, images: str, labels: str, size: int | None, device_pref: str,
+    flip_tta: bool = False, batch_size: int = 1,
+) -> dict:
     import torch
 
     from segstudio.cli.common import progress_bar
@@ -40,17 +47,17 @@ def evaluate_checkpoint(model_path: str, images: str, labels: str, size: int | N
         labelset.ignore_index,
         cache=False,
     )
-    loader = torch.utils.data.DataLoader(dataset, batch_size=1)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=max(1, batch_size))
     bar = progress_bar(len(dataset), "evaluating")
 
     def batches():
         for batch in loader:
             yield batch
-            bar.update(1)
+            bar.update(len(batch[0]))
         bar.close()
 
     metrics, _ = evaluate(loaded.model, batches(), device, labelset.num_classes, labelset.ignore_index,
-                          amp_dtype=autocast_dtype(device))
+                          amp_dtype=autocast_dtype(device), flip_tta=flip_tta)
     trained = loaded.train_size or {}
     if size is None and trained.get("mode") == "resize" and sys.stderr is not None:
         print(
@@ -65,6 +72,7 @@ def evaluate_checkpoint(model_path: str, images: str, labels: str, size: int | N
             "images": len(dataset),
             "size": size or "full",
             "device": str(device),
+            "tta": "flip" if flip_tta else "none",
             "class_names": [labelset.names[c] for c in metrics["class_ids"]],
         }
     )
@@ -93,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     try:
-        metrics = evaluate_checkpoint(args.model, args.images, args.labels, args.size, args.device)
+        metrics = evaluate_checkpoint(args.model, args.images, args.labels, args.size, args.device,
+                                      flip_tta=args.tta == "flip", batch_size=args.batch_size)
     except (CheckpointError, DataError, DeviceError) as exc:
         raise CliError(str(exc)) from exc
     if args.json:

@@ -27,6 +27,8 @@ def register(subparsers) -> None:
     p.add_argument("--tile", type=int, default=512, help="sliding-window tile size for large images (default 512)")
     p.add_argument("--overlap", type=int, default=64, help="pixels shared by neighbouring tiles (default 64)")
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--tta", choices=("none", "flip"), default="none",
+                   help="flip: average the predictions of each image and its mirror (twice the work)")
     p.add_argument("--threads", type=int)
     p.set_defaults(func=run)
 
@@ -75,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     todo = [(p, key) for p, key in images if args.overwrite or not (out / f"{key}.png").exists()]
     if rank == 0:
         echo(f"{len(images) - len(todo)} of {len(images)} already done; predicting {len(todo)} on {device} ({reason})")
-    predictor = Predictor(checkpoint, device, tile=args.tile, overlap=args.overlap)
+    predictor = Predictor(checkpoint, device, tile=args.tile, overlap=args.overlap, flip_tta=args.tta == "flip")
     failures = []
     bar = progress_bar(len(todo), "predict")
     for path, key in todo:

@@ -28,6 +28,8 @@ STUDY_ROWS = (
 
 
 def register(subparsers) -> None:
+    from segstudio.cli.train import add_pipeline_arguments
+
     p = subparsers.add_parser("reproduce", help="re-run the study's configurations on CamVid at 224x224")
     p.add_argument("--data", required=True, help="CamVid folder with train/, trainannot/, val/, valannot/")
     p.add_argument("--out", required=True)
@@ -51,6 +53,7 @@ def register(subparsers) -> None:
     p.add_argument("--amp", action="store_true")
     p.add_argument("--threads", type=int)
     p.add_argument("--seed", type=int, default=0)
+    add_pipeline_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -141,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
             size=args.size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
             aug=tuple(a for a in aug.split(",") if a), device=args.device, amp=args.amp,
             seed=args.seed, threads=args.threads, val_every=max(1, args.epochs // 5),
+            pipeline=getattr(args, "pipeline", "auto"), cache_gb=getattr(args, "cache_gb", 4.0),
+            num_workers=getattr(args, "workers", 0),
         )
         try:
             best = run_training(config) or {}

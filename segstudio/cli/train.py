@@ -24,7 +24,11 @@ def register(subparsers) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw")
-    p.add_argument("--aug", default="", help="comma list of bright,rotate,flip,scale")
+    p.add_argument("--aug", default="", help="comma list of bright,color,rotate,flip,scale")
+    p.add_argument("--scale-range", type=_scale_range, default=(0.5, 2.0),
+                   help="zoom range of the scale augmentation, LOW,HIGH (default 0.5,2.0)")
+    p.add_argument("--loss", choices=("ce", "ohem"), default="ce",
+                   help="ce: cross-entropy; ohem: cross-entropy over the hardest pixels only")
     p.add_argument(
         "--class-weights", default="none", type=_class_weights,
         help="none | auto (median-frequency balancing from the training labels) | a comma list, one per class",
@@ -35,13 +39,38 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", help="a .resume.pt file written by an earlier run")
     p.add_argument("--width", type=int, help="U-Net base width (64 in the study)")
+    p.add_argument("--depth", type=int, help="U-Net poolings, 1-6 (4 in the study)")
     p.add_argument("--encoder-weights", default="none", help="none | imagenet | FILE (VGG models)")
     p.add_argument("--minutes", type=float, help="stop after this much training time")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.add_argument("--val-every", type=int, default=1)
-    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    add_pipeline_arguments(p)
     p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm under torchrun")
+    p.add_argument("--tta", choices=("none", "flip"), default="none",
+                   help="validate on the mean of each frame's and its mirror's logits")
     p.set_defaults(func=run)
+
+
+def add_pipeline_arguments(p) -> None:
+    """How training batches are made; shared with ``reproduce``."""
+    p.add_argument(
+        "--pipeline", choices=("auto", "device", "stream"), default="auto",
+        help="device: decode every image once into memory and augment whole batches on the training device; "
+             "stream: decode and augment image by image from disk; auto (default): device when the data set "
+             "fits --cache-gb and its images share one size",
+    )
+    p.add_argument("--cache-gb", type=float, default=4.0, help="memory the decoded data set may take (default 4)")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (stream pipeline)")
+
+
+def _scale_range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in text.split(","))
+        if not 0 < low <= high:
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH with 0 < LOW <= HIGH, e.g. 0.5,2.0; got {text!r}") from None
+    return low, high
 
 
 def _class_weights(text: str) -> str:
@@ -67,6 +96,7 @@ def config_from_args(args: argparse.Namespace):
         out=args.out,
         model=args.model,
         width=args.width,
+        depth=args.depth,
         encoder_weights=None if args.encoder_weights == "none" else args.encoder_weights,
         size=args.size,
         crop=args.crop,
@@ -87,6 +117,11 @@ def config_from_args(args: argparse.Namespace):
         val_every=args.val_every,
         num_workers=args.workers,
         sync_bn=args.sync_bn,
+        loss=args.loss,
+        scale_range=args.scale_range,
+        pipeline=args.pipeline,
+        cache_gb=args.cache_gb,
+        flip_tta=args.tta == "flip",
     )
 
 
@@ -102,6 +137,8 @@ def run_training(config) -> dict | None:
         if not is_main:
             continue
         if isinstance(event, EpochStart):
+            if event.pipeline and bar is None:
+                echo(f"data: {event.pipeline}")
             bar = progress_bar(event.steps, f"epoch {event.epoch}/{event.epochs}")
         elif isinstance(event, StepProgress) and bar is not None:
             bar.set_postfix(loss=f"{event.loss:.3f}", lr=f"{event.lr:.1e}")

@@ -168,6 +168,7 @@ class Predictor:
         tile: int = DEFAULT_TILE,
         overlap: int = DEFAULT_OVERLAP,
         batch_size: int | None = None,
+        flip_tta: bool = False,
     ) -> None:
         if device is None:
             try:
@@ -194,6 +195,8 @@ class Predictor:
         # trained and means nothing: it must never be predicted.
         self._ignore = ignore if ignore is not None and 0 <= ignore < self.num_classes else None
         self.train_size = checkpoint.train_size
+        # Test-time augmentation: the mean of the logits of each input and of its mirror image.
+        self.flip_tta = bool(flip_tta)
 
     def reload_weights(self) -> None:
         """Rebuilds the inference copy from ``checkpoint.model``: call it after
@@ -219,6 +222,8 @@ class Predictor:
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(self.device.type, dtype=self._amp, enabled=self._amp is not None):
             logits = self.model(x)
+            if self.flip_tta:
+                logits = (logits.float() + self.model(x.flip(-1)).float().flip(-1)) / 2
         logits = logits.float()
         if self._ignore is not None:
             logits[:, self._ignore] = float("-inf")

@@ -21,17 +21,17 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler
 
 import segstudio
 from segstudio.core.labels import CAMVID, LabelSet
-from segstudio.ml.checkpoint import NORMALIZATION, save_checkpoint
-from segstudio.ml.data import SegmentationFolder, pair_files
+from segstudio.ml.batch_pipeline import DEFAULT_CACHE_GB
+from segstudio.ml.checkpoint import save_checkpoint
 from segstudio.ml.device import autocast_dtype, choose_device
 from segstudio.ml.distributed import DistContext, all_reduce_sum, broadcast_flag, init_distributed
+from segstudio.ml.losses import build_criterion
 from segstudio.ml.metrics import ConfusionMatrix
 from segstudio.ml.models.registry import build_model, model_config
-from segstudio.ml.transforms import build_eval_transform, build_train_transform
+from segstudio.ml.train_data import build_training_data, make_loader  # noqa: F401  (make_loader: public here too)
 
 
 @dataclass
@@ -43,6 +43,7 @@ class TrainConfig:
     out: str = "model.safetensors"
     model: str = "unet-bn"
     width: int | None = None
+    depth: int | None = None  # U-Net poolings (4 in the study)
     encoder_weights: str | None = None
     size: int | None = None
     crop: tuple[int, int] | None = None
@@ -66,6 +67,11 @@ class TrainConfig:
     sync_bn: bool = False
     labelset: LabelSet = field(default=CAMVID, repr=False)
     init_checkpoint: str | None = None  # fine-tuning starts from these weights
+    loss: str = "ce"  # "ce" | "ohem"
+    scale_range: tuple[float, float] = (0.5, 2.0)  # the "scale" augmentation's zoom range
+    pipeline: str = "auto"  # "auto" | "device" (decoded once, batch-augmented) | "stream" (from disk)
+    cache_gb: float = DEFAULT_CACHE_GB  # memory the decoded data set may take
+    flip_tta: bool = False  # validate on the mean of the frame's and its mirror's logits
 
 
 @dataclass
@@ -73,6 +79,7 @@ class EpochStart:
     epoch: int
     epochs: int
     steps: int
+    pipeline: str = ""  # how batches are made (in-memory or streaming, and why)
 
 
 @dataclass
@@ -118,13 +125,19 @@ def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
     return (seed * 1_000_003 + epoch * 7919 + rank) % 2**63
 
 
-def resolve_class_weights(config: "TrainConfig", dataset, num_classes: int) -> torch.Tensor | None:
-    """None, median-frequency weights from the training labels, or the given list."""
+def resolve_class_weights(config: "TrainConfig", counts, num_classes: int) -> torch.Tensor | None:
+    """None, median-frequency weights from the training labels, or the given list.
+
+    ``counts``: pixels per class of the training labels (an array, or a data set
+    with ``class_pixel_counts()``); read only for ``"auto"``.
+    """
     spec = config.class_weights
     if spec is None or (isinstance(spec, str) and spec.lower() == "none"):
         return None
     if isinstance(spec, str) and spec.lower() == "auto":
-        return compute_class_weights(dataset.class_pixel_counts(), config.ignore_index)
+        if hasattr(counts, "class_pixel_counts"):
+            counts = counts.class_pixel_counts()
+        return compute_class_weights(np.asarray(counts), config.ignore_index)
     if isinstance(spec, str):
         try:
             spec = [float(v) for v in spec.split(",")]
@@ -158,24 +171,6 @@ def compute_class_weights(counts: np.ndarray, ignore_index: int | None) -> torch
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def make_loader(dataset, batch_size: int, shuffle: bool, ctx: DistContext, seed: int, num_workers: int):
-    if getattr(sys, "frozen", False):
-        num_workers = 0  # a frozen app cannot spawn DataLoader worker processes
-    sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed) if ctx.enabled else None
-    generator = torch.Generator().manual_seed(seed)
-    loader = DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle and sampler is None,
-        sampler=sampler,
-        num_workers=num_workers,
-        drop_last=shuffle and len(dataset) > batch_size * max(ctx.world_size, 1),
-        generator=generator,
-        persistent_workers=num_workers > 0,
-    )
-    return loader, sampler
-
-
 def predict_classes(logits: torch.Tensor, ignore_index: int | None) -> torch.Tensor:
     """argmax over the real classes: the ignore class never gets a gradient, so it is never predicted."""
     if ignore_index is not None and 0 <= ignore_index < logits.shape[1]:
@@ -194,8 +189,13 @@ def evaluate(
     criterion: nn.Module | None = None,
     ctx: DistContext = DistContext(),
     amp_dtype: torch.dtype | None = None,
+    flip_tta: bool = False,
 ) -> tuple[dict, float | None]:
-    """Confusion-matrix metrics (reduced across ranks) and the mean loss."""
+    """Confusion-matrix metrics (reduced across ranks) and the mean loss.
+
+    ``flip_tta``: predict from the mean of the logits of each frame and of its
+    mirror image (test-time augmentation; twice the work).
+    """
     model.eval()
     cm = ConfusionMatrix(num_classes, ignore_index)
     loss_sum = torch.zeros(2, dtype=torch.float64)
@@ -203,6 +203,8 @@ def evaluate(
         images, masks = images.to(device), masks.to(device)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             logits = model(images)
+            if flip_tta:
+                logits = (logits.float() + model(images.flip(-1)).float().flip(-1)) / 2
         if criterion is not None:
             loss_sum[0] += float(criterion(logits.float(), masks)) * images.shape[0]
             loss_sum[1] += images.shape[0]
@@ -213,6 +215,110 @@ def evaluate(
     cm.matrix = matrix.numpy()
     val_loss = float(loss_sum[0] / loss_sum[1]) if loss_sum[1] > 0 else None
     return cm.compute(), val_loss
+
+
+# --- the pieces of a training loop (fine-tuning reuses them) ----------------------------
+
+
+@dataclass
+class StepResult:
+    """One optimisation step: its loss and where the time went."""
+
+    loss: float
+    images: int
+    data_wait_s: float  # waiting for the batch (decode, augment, copy) before the step could start
+    step_s: float  # the whole step, data wait included
+
+
+def make_grad_scaler(device: torch.device, amp_dtype: torch.dtype | None):
+    """A loss scaler for fp16 autocast (its small range underflows gradients); None for bf16 and fp32."""
+    if amp_dtype is torch.float16 and device.type in ("cuda", "mps"):
+        return torch.amp.GradScaler(device.type)
+    return None
+
+
+def train_step(
+    model: nn.Module,
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    criterion: nn.Module,
+    *,
+    amp_dtype: torch.dtype | None = None,
+    scaler=None,
+) -> torch.Tensor:
+    """One forward, backward and optimizer step on a batch already on the model's device.
+
+    Returns the loss as a detached 0-d tensor (reading it syncs a GPU: the caller chooses when).
+    """
+    with torch.autocast(images.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        logits = model(images)
+    loss = criterion(logits.float(), masks)
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
+    return loss.detach()
+
+
+def train_epoch(
+    model: nn.Module,
+    batches,
+    optimizer: torch.optim.Optimizer,
+    criterion: nn.Module,
+    device: torch.device,
+    *,
+    scheduler=None,
+    amp_dtype: torch.dtype | None = None,
+    scaler=None,
+) -> Iterator[StepResult]:
+    """Runs ``train_step`` over ``batches`` (any iterable of (images, masks)); yields a ``StepResult`` per step.
+
+    Batches are moved to ``device`` (channels-last on CUDA) if they are not
+    there yet; ``scheduler.step()`` follows every step. Stop early by no
+    longer iterating: the step just yielded is complete.
+    """
+    model.train()
+    channels_last = device.type == "cuda"
+    iterator = iter(batches)
+    while True:
+        started = time.perf_counter()
+        try:
+            images, masks = next(iterator)
+        except StopIteration:
+            return
+        images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        waited = time.perf_counter() - started
+        loss = train_step(model, images, masks, optimizer, criterion, amp_dtype=amp_dtype, scaler=scaler)
+        if scheduler is not None:
+            scheduler.step()
+        value = float(loss)
+        yield StepResult(value, int(images.shape[0]), waited, time.perf_counter() - started)
+
+
+def lr_factor(
+    step: int, total_steps: int, warmup_steps: int = 0, elapsed_s: float | None = None, budget_s: float | None = None
+) -> float:
+    """The learning-rate multiplier: linear warm-up, then polynomial decay (torchvision's reference).
+
+    Progress is the further along of ``step / total_steps`` and, with a time
+    budget, ``elapsed_s / budget_s``: whichever limit ends the run, the rate
+    has decayed to zero by then.
+    """
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    if budget_s is not None and elapsed_s is not None:
+        progress = max(progress, elapsed_s / budget_s) if budget_s > 0 else 1.0
+    return (1.0 - min(1.0, progress)) ** 0.9
+
+
 
 
 def _resume_path(out: Path) -> Path:
@@ -272,6 +378,8 @@ def _build(config: TrainConfig, device: torch.device, ctx: DistContext):
         overrides = {"num_classes": config.labelset.num_classes}
         if config.width is not None:
             overrides["base_width"] = config.width
+        if config.depth is not None:
+            overrides["depth"] = config.depth
         arch = model_config(config.model, **overrides)
         model = build_model(arch, encoder_weights=config.encoder_weights)
     if ctx.enabled and config.sync_bn:
@@ -291,56 +399,41 @@ def train(config: TrainConfig, should_stop: Callable[[], bool] = lambda: False) 
         device, _ = choose_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop sizes: the fastest kernels are found once
     seed_everything(config.seed + ctx.rank)
     labelset = config.labelset
     num_classes = labelset.num_classes
     ignore = config.ignore_index
-
-    train_set = SegmentationFolder(
-        pair_files(config.train_images, config.train_labels),
-        num_classes,
-        build_train_transform(config.size, config.crop, set(config.aug), ignore, NORMALIZATION),
-        ignore,
-    )
-    val_set = None
-    if config.val_images and config.val_labels:
-        val_set = SegmentationFolder(
-            pair_files(config.val_images, config.val_labels), num_classes, build_eval_transform(config.size), ignore
-        )
-    train_loader, train_sampler = make_loader(train_set, config.batch_size, True, ctx, config.seed, config.num_workers)
-    val_loader = None
-    if val_set is not None:
-        # Crops train, full frames evaluate: one image per batch then.
-        val_bs = config.batch_size if config.size else 1
-        val_loader, _ = make_loader(val_set, val_bs, False, ctx, config.seed, config.num_workers)
+    wants_counts = isinstance(config.class_weights, str) and config.class_weights.lower() == "auto"
+    data = build_training_data(config, ctx, device, want_counts=wants_counts)
 
     model, arch = _build(config, device, ctx)
-    weights = resolve_class_weights(config, train_set, num_classes)
+    weights = resolve_class_weights(config, data.class_counts, num_classes)
     if weights is not None:
         weights = weights.to(device)
-    criterion = nn.CrossEntropyLoss(weight=weights, ignore_index=ignore if ignore is not None else -100)
+    criterion = build_criterion(config.loss, weights, ignore)
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "sgd":
         optimizer = torch.optim.SGD(params, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
     else:
         optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    steps_per_epoch = max(1, len(train_loader))
+    steps_per_epoch = data.steps_per_epoch
     total_steps = steps_per_epoch * config.epochs
     # Warm-up is at most a fifth of the run, so that short runs still decay.
     warmup = min(int(config.warmup_epochs * steps_per_epoch), total_steps // 5)
-
-    def lr_factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
-        return (1.0 - progress) ** 0.9  # polynomial decay, as torchvision's reference
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    budget_s = config.minutes * 60 if config.minutes is not None else None
+    started = time.monotonic()
+    # With --minutes the schedule also follows the clock, so a run that the budget ends has decayed.
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, total_steps, warmup, time.monotonic() - started, budget_s)
+    )
     if ctx.enabled:
         model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
     amp_dtype = autocast_dtype(device) if config.amp else None
+    scaler = make_grad_scaler(device, amp_dtype)
     out = Path(config.out)
     start_epoch, best_miou = 0, -1.0
     best_metrics: dict | None = None
@@ -355,37 +448,28 @@ def train(config: TrainConfig, should_stop: Callable[[], bool] = lambda: False) 
         start_epoch, best_miou = int(state["epoch"]), float(state["best_miou"])
         best_metrics = state.get("best_metrics")
 
-    started = time.monotonic()
     stopped: str | None = None
     epoch = start_epoch
     train_size = {"mode": "resize", "size": [config.size, config.size]} if config.size else {"mode": "native"}
     for epoch in range(start_epoch, config.epochs):
-        if train_sampler is not None:
-            train_sampler.set_epoch(epoch)  # a different shuffle every epoch, same on every rank
         seed_everything(_epoch_seed(config.seed, epoch, ctx.rank))
-        train_loader.generator.manual_seed(_epoch_seed(config.seed, epoch, 0))
-        model.train()
-        yield EpochStart(epoch + 1, config.epochs, steps_per_epoch)
+        batches = data.epoch(epoch, _epoch_seed(config.seed, epoch, 0))
+        yield EpochStart(epoch + 1, config.epochs, steps_per_epoch, data.description)
         loss_sum, seen = 0.0, 0
         epoch_start = time.monotonic()
-        for step, (images, masks) in enumerate(train_loader):
-            images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
-            if device.type == "cuda":
-                images = images.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                logits = model(images)
-            loss = criterion(logits.float(), masks)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            loss_value = loss.item()
-            loss_sum += loss_value * images.shape[0]
-            seen += images.shape[0]
-            per_step = (time.monotonic() - epoch_start) / (step + 1)
+        steps = train_epoch(model, batches, optimizer, criterion, device,
+                            scheduler=scheduler, amp_dtype=amp_dtype, scaler=scaler)
+        for step, result in enumerate(steps):
+            loss_sum += result.loss * result.images
+            seen += result.images
+            now = time.monotonic()
+            per_step = (now - epoch_start) / (step + 1)
             remaining = (config.epochs - epoch - 1) * steps_per_epoch + steps_per_epoch - step - 1
-            yield StepProgress(epoch + 1, step + 1, steps_per_epoch, loss_value, scheduler.get_last_lr()[0], per_step * remaining)
-            over_time = config.minutes is not None and time.monotonic() - started > config.minutes * 60
+            eta = per_step * remaining
+            if budget_s is not None:
+                eta = min(eta, max(0.0, budget_s - (now - started)))
+            yield StepProgress(epoch + 1, step + 1, steps_per_epoch, result.loss, scheduler.get_last_lr()[0], eta)
+            over_time = budget_s is not None and now - started > budget_s
             if broadcast_flag(should_stop() or over_time, ctx):
                 stopped = "cancelled" if should_stop() else "time budget reached"
                 break
@@ -395,13 +479,14 @@ def train(config: TrainConfig, should_stop: Callable[[], bool] = lambda: False) 
             break
         last = epoch + 1 == config.epochs or stopped is not None
         metrics, val_loss, is_best = None, None, False
-        if val_loader is not None and ((epoch + 1) % config.val_every == 0 or last):
-            metrics, val_loss = evaluate(model, val_loader, device, num_classes, ignore, criterion, ctx, amp_dtype)
+        if data.val is not None and ((epoch + 1) % config.val_every == 0 or last):
+            metrics, val_loss = evaluate(model, data.val, device, num_classes, ignore, criterion, ctx, amp_dtype,
+                                         flip_tta=config.flip_tta)
             miou = metrics["mean_iou"] if not math.isnan(metrics["mean_iou"]) else 0.0
             is_best = miou > best_miou
             if is_best:
                 best_miou, best_metrics = miou, metrics
-        elif val_loader is None:
+        elif data.val is None:
             is_best, best_metrics = True, None
         if ctx.is_main:
             if is_best:

@@ -15,7 +15,8 @@ from torchvision.transforms import v2
 
 from segstudio.ml.checkpoint import NORMALIZATION
 
-AUGMENTATIONS = ("bright", "rotate", "flip", "scale")
+# "color" jitters brightness, contrast and saturation; "bright" brightness only (the study's).
+AUGMENTATIONS = ("bright", "rotate", "flip", "scale", "color")
 
 
 def parse_aug(text: str | None) -> set[str]:
@@ -57,7 +58,9 @@ def build_train_transform(
         steps.append(v2.RandomCrop(_pair(crop), pad_if_needed=True, fill=fill))
     if "flip" in aug:
         steps.append(v2.RandomHorizontalFlip())
-    if "bright" in aug:
+    if "color" in aug:
+        steps.append(v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3))  # tv_tensors.Image only
+    elif "bright" in aug:
         steps.append(v2.ColorJitter(brightness=0.3))  # touches tv_tensors.Image only
     return v2.Compose(steps + _finish(normalization or NORMALIZATION))
 

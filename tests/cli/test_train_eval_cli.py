@@ -102,3 +102,35 @@ def test_reproduce_runs_the_augmentation_rows_on_another_base(cli, scene_folder,
     assert (tmp_path / "rep" / "row8-unet-bn-rotate.safetensors").exists()
     code, _, err = cli("reproduce", "--data", data, "--out", tmp_path / "rep", "--augmentation-base", "resnet")
     assert code == 2 and "resnet" in err
+
+
+def test_recipe_options_reach_training_and_evaluation(cli, scene_folder, tmp_path):
+    out = tmp_path / "recipe.safetensors"
+    code, stdout, _ = cli(*_train_args(scene_folder, out, "--crop", "32x40", "--aug", "scale,flip,color",
+                                       "--scale-range", "0.75,1.5", "--loss", "ohem", "--depth", "2",
+                                       "--tta", "flip", "--epochs", "1"))
+    assert code == 0 and stdout.startswith("data: in-memory: 6 training + 6 validation images")
+    from segstudio.ml.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(out)
+    assert loaded.config["depth"] == 2
+    settings = loaded.record["settings"]
+    assert settings["loss"] == "ohem" and settings["flip_tta"] and list(settings["scale_range"]) == [0.75, 1.5]
+    code, stdout, _ = cli("eval", "--model", out, "--images", scene_folder / "images", "--labels",
+                          scene_folder / "labels", "--device", "cpu", "--json", "--tta", "flip", "--batch-size", "3")
+    report = json.loads(stdout)
+    assert code == 0 and report["tta"] == "flip" and report["images"] == 6
+    code, stdout, _ = cli(*_train_args(scene_folder, tmp_path / "s.safetensors", "--pipeline", "stream",
+                                       "--epochs", "1", "--size", "32"))
+    assert code == 0 and stdout.startswith("data: streaming from disk (0 worker processes)")
+    with pytest.raises(SystemExit) as exit_info:  # argparse refuses it before anything runs
+        cli(*_train_args(scene_folder, out, "--scale-range", "2,1"))
+    assert exit_info.value.code == 2
+
+
+def test_reproduce_takes_the_pipeline_options(cli, scene_folder, tmp_path):
+    data = camvid_layout(scene_folder, tmp_path / "camvid")
+    code, stdout, _ = cli("reproduce", "--data", data, "--out", tmp_path / "rep", "--epochs", "1", "--size", "32",
+                          "--width", "4", "--configs", "2", "--device", "cpu", "--threads", "1",
+                          "--pipeline", "stream", "--workers", "0", "--cache-gb", "1")
+    assert code == 0 and "data: streaming from disk" in stdout
