@@ -10,7 +10,7 @@ DM_STAMP := $(DM_VENV)/.installed-stamp
 DM_REQUIREMENTS := tests/external/requirements-datumaro.txt
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: run test test-all bench screenshot bundle clean-venv datumaro-venv
+.PHONY: run test test-all test-gpu bench screenshot bundle clean-venv datumaro-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: $(STAMP) $(DM_STAMP)
 # Includes the slow tests (long training runs, big images).
 test-all: $(STAMP) $(DM_STAMP)
 	SEGSTUDIO_REQUIRE_DATUMARO=1 QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m "" $(PYTEST_ARGS)
+
+# On a machine with CUDA: AMP training, CPU-vs-CUDA agreement, a real OOM back-off
+# (skipped without CUDA; deselected by `make test`).
+test-gpu: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider -m gpu $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.bench_models --models unet-bn,vgg16-unet-bn --batch-sizes 1,8 --repeats 2

@@ -24,8 +24,11 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--format", default="index", choices=("index", "color"))
     p.add_argument("--confidence", action="store_true", help="also write OUT/confidence/<key>.png (0..255)")
-    p.add_argument("--tile", type=int, default=512, help="sliding-window tile size for large images (default 512)")
-    p.add_argument("--overlap", type=int, default=64, help="pixels shared by neighbouring tiles (default 64)")
+    p.add_argument("--tile", type=int, default=512,
+                   help="largest tile for large images (default 512; raised to what --overlap needs)")
+    p.add_argument("--overlap", type=int, default=None,
+                   help="pixels shared by neighbouring tiles (default: twice the model's receptive radius, "
+                        "so tiles equal one whole-image pass; less is faster, with seams)")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--tta", choices=("none", "flip"), default="none",
                    help="flip: average the predictions of each image and its mirror (twice the work)")
@@ -57,8 +60,8 @@ def run(args: argparse.Namespace) -> int:
         if args.model:
             raise CliError(f"the model {model_path} does not exist")
         raise CliError(f"the shipped default model {model_path} is missing; pass --model FILE")
-    if args.tile < 32 or not 0 <= args.overlap < args.tile // 2:
-        raise CliError("--tile must be at least 32 and --overlap between 0 and half the tile")
+    if args.tile < 32 or (args.overlap is not None and args.overlap < 0):
+        raise CliError("--tile must be at least 32 and --overlap at least 0")
     images_dir, out = Path(args.images), Path(args.out)
     if not images_dir.is_dir():
         raise CliError(f"{images_dir} is not a folder")

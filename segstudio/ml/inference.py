@@ -19,23 +19,32 @@ An unknown mode is predicted at native scale, with a warning in the log.
 
 Tiles and memory
 ----------------
-At the network's scale, an image larger than the tile goes through
-overlapping tiles (``tile`` square, ``overlap`` pixels shared by
-neighbours). Each tile's softmax probabilities are multiplied by a weight
-window that ramps from near zero at the tile's edges to 1 over ``overlap``
-pixels, accumulated in float32 on the CPU, and divided by the summed weight:
-a weighted mean, so pixels covered by one tile get that tile's exact value,
-and seams (where zero padding of a tile border changes the logits) get little
-weight. For a network whose receptive field fits inside the overlap the
-result equals whole-image inference up to float rounding in those ramps.
+At the network's scale, an image larger than the tile goes through tiles
+(``tile`` square at most) that are cut so the result *is* whole-image
+inference, not a blend that hides seams. A tile's logits differ from the
+whole image's only within the network's receptive radius of an edge the tile
+shares with a neighbour (the convolutions' zero padding there), and anywhere
+if the tile is off the network's pooling grid. So (``ml/receptive_field.py``):
 
-The whole image's C x H x W float32 probabilities would not fit (12 classes x
-8000 x 6000 x 4 B = 2.3 GB), so tiles are run one row of tiles ("band") at a
-time: the accumulator holds only ``tile`` rows (C x tile x W; 200 MB for an
-8000-wide image and 512 tiles), and when the next band starts at row ``y0``,
-rows above ``y0`` are final (no later tile reaches them): they are reduced
-to class id (argmax) and confidence (max probability x 255) at once and
-dropped. This is exact: the same weighted mean as holding everything.
+- every tile starts at a multiple of what the network pads to (16 for a
+  depth-4 U-Net), and the last tile of a row or column ends at the image's
+  edge, where it gets the same reflection padding as the whole image;
+- of each tile, only the part at least ``margin`` pixels (the receptive
+  radius, rounded up to that multiple; 112 for the shipped U-Net) inside its
+  shared edges is kept; neighbours overlap by ``2 x margin`` so the kept parts
+  tile the image exactly, each pixel from one tile.
+
+Each kept pixel then saw exactly what it sees in a whole-image pass: tiled and
+whole-image masks agree except where float rounding (a different convolution
+algorithm for another shape) flips a near-tie. The price is the recomputed
+margins: see docs/results.md. A model not from the registry (unknown
+receptive field) uses ``overlap`` (default 64) pixels of overlap. The tile is
+raised to at least ``4 x margin`` so at least half of it is kept.
+
+Each tile is reduced to class id (argmax) and confidence (max probability x
+255) on the device at once and written into the output: the whole image's
+C x H x W float32 probabilities (12 x 8000 x 6000 x 4 B = 2.3 GB) are never
+held.
 
 When the network's scale differs from the image's (resize/scale), the
 probabilities at the network's scale are kept as float16 (small: at most the
@@ -47,7 +56,7 @@ Out of memory
 -------------
 ``torch.cuda.OutOfMemoryError``, a ``RuntimeError`` saying "out of memory"
 (CPU, MPS) or ``MemoryError`` halves the tile batch; at batch 1 it halves the
-tile (down to ``MIN_TILE``); then the image is retried from the start. The
+tile (down to ``MIN_TILE``, or ``2 x margin`` plus one grid step); then the image is retried from the start. The
 smaller settings stay for later images.
 """
 
@@ -64,12 +73,14 @@ import torch.nn.functional as F
 from segstudio.ml.checkpoint import LoadedCheckpoint
 from segstudio.ml.device import autocast_dtype
 from segstudio.ml.inference_model import inference_model
+from segstudio.ml.receptive_field import input_multiple, receptive_radius
 
 log = logging.getLogger(__name__)
 
 MIN_TILE = 128
 DEFAULT_TILE = 512
-DEFAULT_OVERLAP = 64
+DEFAULT_OVERLAP = 64  # only for models whose receptive field is unknown
+DEFAULT_MULTIPLE = 32  # tile grid for those (what U-Nets pad to anyway)
 NATIVE_MODES = ("native", "crop", "full", None)
 _UPSAMPLE_BAND_PIXELS = 2_000_000  # output pixels per grid_sample band (C x 2M x 4 B = 96 MB at C=12)
 
@@ -117,38 +128,35 @@ def is_out_of_memory(exc: BaseException) -> bool:
 _is_oom = is_out_of_memory  # the old private name
 
 
-def _weight_window(h: int, w: int, overlap: int) -> np.ndarray:
-    """1 in the middle, ramping down towards the edges over ``overlap`` pixels (never 0)."""
-
-    def ramp(n: int) -> np.ndarray:
-        r = np.ones(n, np.float32)
-        k = min(overlap, n // 2)
-        if k > 0:
-            edge = (np.arange(k, dtype=np.float32) + 0.5) / k
-            r[:k] = edge
-            r[n - k :] = edge[::-1]
-        return np.maximum(r, 1e-3)
-
-    return np.outer(ramp(h), ramp(w)).astype(np.float32)
+Span = tuple[int, int, int, int]  # (input start, input end, kept start, kept end) along one axis
 
 
-def _layout(length: int, tile: int, overlap: int, multiple: int = 32) -> tuple[int, list[int]]:
-    """(tile length, start offsets) covering ``[0, length)`` with at most ``tile`` per tile.
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
 
-    The fewest tiles that fit, each as short as they can be while neighbours
-    still share at least ``overlap`` pixels (so a 1080-row image with 512
-    tiles uses three tiles of 416 rows, not three of 512), rounded up to a
-    multiple of ``multiple`` (what U-Nets pad to anyway) where that fits.
+
+def _layout(length: int, tile: int, margin: int, multiple: int) -> list[Span]:
+    """The tiles along one axis of ``length`` pixels: ``(in0, in1, keep0, keep1)`` each.
+
+    Inputs are at most ``tile`` long and start at multiples of ``multiple``;
+    the last ends at ``length``. Each keeps what lies ``margin`` or more
+    inside its edges shared with a neighbour; the kept spans partition
+    ``[0, length)``. Needs ``tile >= 2 * margin + multiple`` to advance.
     """
     if length <= tile:
-        return length, [0]
-    overlap = min(overlap, tile // 2)
-    n = -(-(length - overlap) // (tile - overlap))  # ceil
-    size = -(-(length + (n - 1) * overlap) // n)
-    size = min(tile, -(-size // multiple) * multiple)
-    last = length - size
-    starts = sorted({round(i * last / (n - 1)) for i in range(n)}) if n > 1 else [0]
-    return size, starts
+        return [(0, length, 0, length)]
+    if tile < 2 * margin + multiple:
+        raise ValueError(f"a {tile}-pixel tile cannot keep anything with a {margin}-pixel margin")
+    spans: list[Span] = []
+    start = kept = 0
+    while True:
+        end = min(length, start + tile)
+        keep_end = length if end == length else end - margin
+        spans.append((start, end, kept, keep_end))
+        if end == length:
+            return spans
+        kept = keep_end
+        start = (kept - margin) // multiple * multiple
 
 
 class Predictor:
@@ -157,8 +165,11 @@ class Predictor:
     ``device``: a ``torch.device`` or name; ``None`` keeps the device the
     model is on (the CPU after ``load_checkpoint``). The model is moved there
     once, in eval mode (channels-last on CUDA); on CUDA/MPS it runs under
-    autocast (bf16 where supported, else fp16). ``tile``/``overlap``/
-    ``batch_size`` are the sliding-window settings at the network's scale.
+    autocast (bf16 where supported, else fp16). ``tile`` and ``batch_size``
+    are the tiling settings at the network's scale. ``overlap`` (pixels shared
+    by neighbouring tiles, twice the ``margin`` each crops) defaults to what
+    the network's receptive field needs for tiles to equal the whole image
+    (see the module docstring); a smaller one trades exactness for speed.
     """
 
     def __init__(
@@ -166,7 +177,7 @@ class Predictor:
         checkpoint: LoadedCheckpoint,
         device: torch.device | str | None = None,
         tile: int = DEFAULT_TILE,
-        overlap: int = DEFAULT_OVERLAP,
+        overlap: int | None = None,
         batch_size: int | None = None,
         flip_tta: bool = False,
     ) -> None:
@@ -180,8 +191,17 @@ class Predictor:
         # A folded, channels-last copy: the checkpoint's own module stays as it is
         # (retraining starts from it) and inference gets the fast layout.
         self.model = inference_model(checkpoint.model, self.device)
-        self.tile = max(1, int(tile))
-        self.overlap = max(0, min(int(overlap), self.tile // 2))
+        config = checkpoint.config or {}
+        self.multiple = input_multiple(config) or DEFAULT_MULTIPLE
+        if overlap is None:
+            radius = receptive_radius(config)
+            overlap = 2 * _round_up(radius, self.multiple) if radius is not None else DEFAULT_OVERLAP
+        self.margin = max(0, int(overlap)) // 2
+        # The smallest tile that still advances; OOM back-off stops there.
+        self.min_tile = max(MIN_TILE, _round_up(2 * self.margin + self.multiple, self.multiple))
+        # At least half of each tile's side is kept, or the margins cost more than the tiles.
+        self.tile = max(_round_up(4 * self.margin, self.multiple), self.min_tile,
+                        int(tile) // self.multiple * self.multiple)
         # One tile at a time on the CPU (threads already use every core); a few on a GPU.
         self.batch_size = int(batch_size) if batch_size else (4 if self.device.type != "cpu" else 1)
         self.num_classes = int(checkpoint.config.get("num_classes", checkpoint.labelset.num_classes))
@@ -229,15 +249,10 @@ class Predictor:
             logits[:, self._ignore] = float("-inf")
         return logits
 
-    @torch.inference_mode()
-    def _probabilities(self, images: np.ndarray, weight: torch.Tensor | None = None) -> np.ndarray:
-        """N x H x W x 3 uint8 -> N x C x H x W float32 softmax probabilities (x ``weight``) on the CPU."""
-        probs = torch.softmax(self._logits(self.to_input(images)), dim=1)
-        if weight is not None:
-            probs = probs * weight
-        if self.device.type != "cpu":
-            probs = probs.half()  # halves the copy; probabilities need no more precision
-        return probs.cpu().float().numpy()
+    @property
+    def overlap(self) -> int:
+        """Pixels shared by neighbouring tiles (twice the margin each crops)."""
+        return 2 * self.margin
 
     @torch.inference_mode()
     def predict_logits(self, image: np.ndarray) -> torch.Tensor:
@@ -284,9 +299,8 @@ class Predictor:
             torch.cuda.empty_cache()
         if self.batch_size > 1:
             self.batch_size //= 2
-        elif self.tile // 2 >= MIN_TILE:
-            self.tile //= 2
-            self.overlap = min(self.overlap, self.tile // 4)
+        elif self.tile // 2 >= self.min_tile:
+            self.tile = self.tile // 2 // self.multiple * self.multiple
         else:
             raise MemoryError(
                 f"out of memory on {self.device} even with one {self.tile}x{self.tile} tile at a time"
@@ -299,81 +313,44 @@ class Predictor:
         sh, sw = inference_scale(self.train_size, h, w)
         mask = np.empty((h, w), np.uint8)
         conf = np.empty((h, w), np.uint8)
-        if (sh, sw) == (h, w) and self._one_tile(h, w):
-            self._reduce_whole(image, mask, conf)
-        elif (sh, sw) == (h, w):
-            self._tiled(image, lambda r0, probs: _reduce(probs, mask[r0 : r0 + probs.shape[1]],
-                                                          conf[r0 : r0 + probs.shape[1]]))
+        if (sh, sw) == (h, w):
+            for (y0, x0), probs in self._tiles(image):
+                best, ids = probs.max(dim=0)
+                rows, cols = slice(y0, y0 + probs.shape[1]), slice(x0, x0 + probs.shape[2])
+                mask[rows, cols] = ids.to(torch.uint8).cpu().numpy()
+                conf[rows, cols] = (best * 255.0 + 0.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()
         else:
             import cv2
 
             shrink = sh * sw < h * w
             small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
             store = np.empty((self.num_classes, sh, sw), np.float16)
-
-            def keep(r0: int, probs: np.ndarray) -> None:
-                store[:, r0 : r0 + probs.shape[1]] = probs
-
-            self._tiled(small, keep)
+            for (y0, x0), probs in self._tiles(small):
+                store[:, y0 : y0 + probs.shape[1], x0 : x0 + probs.shape[2]] = probs.half().cpu().numpy()
             _upsample_reduce(store, mask, conf)
         return Prediction(mask, conf, float(1.0 - conf.mean(dtype=np.float64) / 255.0))
 
-    def _one_tile(self, h: int, w: int) -> bool:
-        return len(_layout(h, self.tile, self.overlap)[1]) == 1 and len(_layout(w, self.tile, self.overlap)[1]) == 1
-
     @torch.inference_mode()
-    def _reduce_whole(self, image: np.ndarray, mask: np.ndarray, conf: np.ndarray) -> None:
-        """One tile at native scale: softmax, max and argmax on the device, in one pass
-        over the logits (numpy's argmax and max are single-threaded and cost ~30 ms)."""
-        best, ids = torch.softmax(self._logits(self.to_input(image[None])), dim=1)[0].max(dim=0)
-        mask[...] = ids.to(torch.uint8).cpu().numpy()
-        conf[...] = (best * 255.0 + 0.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()
-
-    def _tiled(self, image: np.ndarray, finalise: Callable[[int, np.ndarray], None]) -> None:
-        """Runs tiles band by band; calls ``finalise(row0, probs C x rows x W)`` for rows that are final."""
+    def _tiles(self, image: np.ndarray) -> Iterator[tuple[tuple[int, int], torch.Tensor]]:
+        """Yields ``((row0, col0), probabilities C x rows x cols)`` on the device for the kept
+        part of each tile; the kept parts cover the image once. See the module docstring."""
         h, w = image.shape[:2]
-        tile, overlap = self.tile, self.overlap
-        th, ys = _layout(h, tile, overlap)
-        tw, xs = _layout(w, tile, overlap)
-        if len(ys) == 1 and len(xs) == 1:  # one tile: no blending at all
-            finalise(0, self._probabilities(image[None])[0])
-            return
-        weight_np = _weight_window(th, tw, overlap)
-        weight = torch.from_numpy(weight_np).to(self.device)
-        c = self.num_classes
-        acc = np.zeros((c, th, w), np.float32)  # weighted probabilities of rows [base, base + th)
-        wsum = np.zeros((th, w), np.float32)
-        base = 0
-        for y0 in ys:
-            shift = y0 - base
-            if shift:  # rows [base, y0) are final: no later tile reaches them
-                finalise(base, _normalise(acc[:, :shift], wsum[:shift]))
-                acc[:, : th - shift] = acc[:, shift:]  # numpy copes with the overlap
-                acc[:, th - shift :] = 0
-                wsum[: th - shift] = wsum[shift:]
-                wsum[th - shift :] = 0
-                base = y0
-            for b in range(0, len(xs), self.batch_size):
-                batch_xs = xs[b : b + self.batch_size]
-                batch = np.stack([image[y0 : y0 + th, x0 : x0 + tw] for x0 in batch_xs])
-                probs = self._probabilities(batch, weight)
-                for x0, p in zip(batch_xs, probs):
-                    acc[:, :, x0 : x0 + tw] += p
-                    wsum[:, x0 : x0 + tw] += weight_np
-        rows = h - base
-        finalise(base, _normalise(acc[:, :rows], wsum[:rows]))
-
-
-def _normalise(acc: np.ndarray, wsum: np.ndarray) -> np.ndarray:
-    """Weighted sums to the weighted mean, in place (these rows are final: no temporary copy)."""
-    np.divide(acc, wsum[None], out=acc)
-    return acc
-
-
-def _reduce(probs: np.ndarray, mask_out: np.ndarray, conf_out: np.ndarray) -> None:
-    """C x r x w probabilities -> class ids and confidence (max probability x 255)."""
-    mask_out[...] = probs.argmax(axis=0)
-    conf_out[...] = np.clip(probs.max(axis=0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        rows = _layout(h, self.tile, self.margin, self.multiple)
+        cols = _layout(w, self.tile, self.margin, self.multiple)
+        for y0, y1, ky0, ky1 in rows:
+            # Tiles of one shape run as one batch (all of a row but the last, usually).
+            i = 0
+            while i < len(cols):
+                width = cols[i][1] - cols[i][0]
+                batch = [cols[i]]
+                while (len(batch) < self.batch_size and i + len(batch) < len(cols)
+                       and cols[i + len(batch)][1] - cols[i + len(batch)][0] == width):
+                    batch.append(cols[i + len(batch)])
+                i += len(batch)
+                tiles = np.stack([image[y0:y1, x0:x1] for x0, x1, _, _ in batch])
+                probs = torch.softmax(self._logits(self.to_input(tiles)), dim=1)
+                for p, (x0, _, kx0, kx1) in zip(probs, batch):
+                    yield (ky0, kx0), p[:, ky0 - y0 : ky1 - y0, kx0 - x0 : kx1 - x0]
 
 
 def _upsample_reduce(store: np.ndarray, mask: np.ndarray, conf: np.ndarray) -> None:

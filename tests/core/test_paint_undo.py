@@ -1,9 +1,9 @@
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from segstudio.core.paint import clip_rect, fill_polygon, flood_fill, paint_disk, paint_segment
-from segstudio.core.undo import UndoHistory
+from segstudio.core.undo import TILE, UndoHistory
 
 
 def test_segment_is_gapless_and_round():
@@ -107,3 +107,50 @@ def test_random_edit_undo_redo_matches_a_full_copy_reference(ops):
             undo_ref.append(mask.copy())
             history.redo(mask)
             assert np.array_equal(mask, redo_ref.pop())
+
+
+# A mask of several undo tiles whose last row and column of tiles are partial,
+# and taller than wide: a tile's clipped shape (rows vs columns) matters here,
+# where a 30x30 mask is one tile and hides it.
+MULTI_TILE = (2 * TILE + 37, TILE + 61)
+_points = st.tuples(st.integers(-5, MULTI_TILE[0] + 5), st.integers(-5, MULTI_TILE[1] + 5))
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)  # the same cases every run
+@given(st.lists(st.tuples(st.sampled_from(["edit", "edit", "fill", "undo", "redo"]),
+                          st.lists(_points, min_size=1, max_size=4), st.integers(1, 14), st.integers(0, 11)),
+                max_size=14))
+# Always tried: a stroke through the partial bottom-left and top-right tiles, a
+# fill of the right region, undone and redone.
+@example([("edit", [(MULTI_TILE[0] - 3, 2), (5, MULTI_TILE[1] - 2)], 6, 5), ("fill", [(0, MULTI_TILE[1] - 1)], 1, 7),
+          ("undo", [(0, 0)], 1, 0), ("undo", [(0, 0)], 1, 0), ("redo", [(0, 0)], 1, 0)])
+def test_random_multi_tile_edit_undo_redo_matches_a_full_copy_reference(ops):
+    mask = np.zeros(MULTI_TILE, np.uint8)
+    mask[:, MULTI_TILE[1] // 2 :] = 3  # two regions, so fills stop somewhere
+    history = UndoHistory(max_steps=1000)
+    undo_ref, redo_ref = [], []
+    for op, points, radius, cid in ops:
+        if op in ("edit", "fill"):
+            before = mask.copy()
+            if op == "edit":
+                _stroke(history, mask, points, radius, cid)
+            else:
+                history.begin(mask)
+                history.record_before((0, 0, *MULTI_TILE))  # a fill may reach any tile
+                y, x = (min(max(v, 0), s - 1) for v, s in zip(points[0], MULTI_TILE))
+                flood_fill(mask, (y, x), cid)
+                history.end()
+            if not np.array_equal(before, mask):
+                undo_ref.append(before)
+                redo_ref.clear()
+        elif op == "undo" and undo_ref:
+            redo_ref.append(mask.copy())
+            history.undo(mask)
+            assert np.array_equal(mask, undo_ref.pop())
+        elif op == "redo" and redo_ref:
+            undo_ref.append(mask.copy())
+            history.redo(mask)
+            assert np.array_equal(mask, redo_ref.pop())
+    while undo_ref:  # everything undoes back to the start
+        history.undo(mask)
+        assert np.array_equal(mask, undo_ref.pop())

@@ -124,7 +124,7 @@ def test_import_colour_masks_maps_colours_and_reports_unknown(folder, tmp_path):
 
 def test_read_only_folder_opens_but_does_not_save(folder):
     if os.geteuid() == 0:
-        pytest.skip("root ignores file permissions")
+        pytest.skip("root ignores file permissions; tests/core/test_real_filesystems.py mounts a read-only one")
     os.chmod(folder, 0o555)
     try:
         project = Project.open(folder)
