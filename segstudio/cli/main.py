@@ -27,6 +27,7 @@ COMMANDS = {
     "finetune": "finetune",
     "export": "export",
     "import-masks": "import_masks",
+    "effort": "effort",
     "install-shortcut": "install_shortcut",
 }
 GLOBAL_FLAGS = ("-h", "--help", "--version")
