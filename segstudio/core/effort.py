@@ -177,6 +177,25 @@ class EffortLog:
             rec.changed_pixels = max(0, rec.changed_pixels + _diff_count(after, region) - _diff_count(before, region))
         self._store(key)
 
+    def add_changed(self, key: str, delta: int) -> None:
+        """A change made outside the history (a saved mask rewritten): moves the pixel count."""
+        rec = self.record(key)
+        rec.changed_pixels = max(0, rec.changed_pixels + int(delta))
+        self._store(key)
+
+    def read_baseline(self, key: str, shape: tuple) -> np.ndarray | None:
+        """The key's baseline (``None``: none yet), read without touching this log's state:
+        safe to call from a worker thread."""
+        rec = ImageEffort.from_dict(self._section["images"].get(key))
+        if rec.baseline == "void":
+            return np.full(shape, self.project.labelset.eraser_id, np.uint8)
+        if rec.baseline != "file":
+            return None
+        try:
+            return read_index_png(self.baseline_path(key), self.project.labelset, shape)
+        except (MaskFormatError, OSError):
+            return None
+
     def reviewed(self, key: str) -> None:
         rec = self.record(key)
         rec.reviewed = True

@@ -47,6 +47,7 @@ from segstudio.core.imageio import ImageReadError, read_image, read_image_size
 from segstudio.core.maskio import MaskFormatError
 from segstudio.core.paint import Rect
 from segstudio.core.project import ImageStatus, Project
+from segstudio.core.reassign import ReassignEvent, check_classes, replace_class
 from segstudio.core.undo import UndoHistory, UndoStep
 
 log = logging.getLogger(__name__)
@@ -216,6 +217,34 @@ class EditingSession:
         self.mask[y0:y1, x0:x1] = values
         self.region_changed(rect)
         self.edit_finished(self.history.end())
+
+    def replace_class(self, key: str, source: int, target: int) -> int:
+        """Class ``source`` -> ``target`` in the in-memory mask of ``key`` as one undo step
+        (protected classes respected: ``core.reassign.ReassignError``); the pixels changed."""
+        check_classes(source, target, self.project.labelset.num_classes, self.protected)
+        doc = self.documents.peek(key)
+        if doc is None or doc.history.in_stroke:
+            return 0
+        step = doc.history.apply_whole(doc.mask, replace_class(doc.mask, source, target))
+        if step is None:
+            return 0
+        doc.counts_step(step)
+        if doc is self.doc:
+            self.region_changed(step.rect)
+        self._after_edit(doc, MaskChange(key, "edit", step.rect, step))
+        return int(np.count_nonzero(step.before != step.after))
+
+    def saved_mask_rewritten(self, event: ReassignEvent) -> None:
+        """A job rewrote ``event.key``'s saved mask (not in memory): its status, effort and view."""
+        if self.project is None or event.key not in self.project.keys or not event.changed:
+            return
+        self.project.image_info(event.key)["saved_at"] = time.time()
+        if self.project.status(event.key) != ImageStatus.REVIEWED:
+            self.project.set_status(event.key, ImageStatus.EDITED)
+        if event.effort_delta is not None:
+            self.effort.add_changed(event.key, event.effort_delta)
+        self.on_save_needed()
+        self.on_changed(MaskChange(event.key, "edit"))
 
     def pointer(self, kind: str, yx=None) -> None:
         """Canvas input on the current image ("press", "move" while pressed, "release"): counts
