@@ -108,6 +108,8 @@ def install_effort_dock(window) -> EffortDock:
     """Counts the canvas's strokes and clicks into the session's effort log and adds the dock."""
     window.canvas.on_pointer = window.session.pointer
     dock = EffortDock(window)
-    window.add_dock(dock)
+    # Not window.add_dock: this runs while the window is built, before its saved layout is restored.
+    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    window.menu("View").addAction(dock.toggleViewAction())
     window.effort_dock = dock
     return dock
