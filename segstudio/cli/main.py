@@ -28,6 +28,7 @@ COMMANDS = {
     "export": "export",
     "import-masks": "import_masks",
     "effort": "effort",
+    "reassign": "reassign",
     "install-shortcut": "install_shortcut",
 }
 GLOBAL_FLAGS = ("-h", "--help", "--version")

@@ -50,3 +50,34 @@ def test_effort_of_a_folder_never_opened_is_a_clear_error(cli, tmp_path):
     assert code == 2 and "no SegStudio project" in err
     code, _, err = cli("effort", tmp_path / "missing")
     assert code == 2 and "is not a folder" in err
+
+
+def test_reassign_cli_rewrites_masks_by_class_name_and_keeps_reviewed(cli, tmp_path):
+    from segstudio.core.project import ImageStatus, Project
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(2):
+        Image.new("RGB", (8, 6)).save(images / f"f{i}.png")
+    project = Project.open(images)
+    mask = np.zeros((6, 8), np.uint8)
+    mask[:, :3] = 8  # Car
+    for key in project.keys:
+        project.save_mask(key, mask)
+    project.set_status("f1", ImageStatus.REVIEWED)
+    project.close()
+    code, stdout, _ = cli("reassign", images, "--from", "car", "--to", "2", "--dry-run")
+    assert code == 0 and "would change 36 pixel(s) in 2 image(s)" in stdout
+    project = Project.open(images)
+    assert (project.load_mask("f0") == mask).all()
+    project.close()
+    code, stdout, _ = cli("reassign", images, "--from", "Car", "--to", "2", "--only", "f0")
+    assert code == 0 and "changed 18 pixel(s) in 1 image(s)" in stdout
+    project = Project.open(images)
+    assert (project.load_mask("f0")[:, :3] == 2).all() and (project.load_mask("f1") == mask).all()
+    assert project.status("f0") == ImageStatus.EDITED and project.status("f1") == ImageStatus.REVIEWED
+    project.close()
+    code, _, err = cli("reassign", images, "--from", "car", "--to", "car")
+    assert code == 2 and "same" in err
+    code, _, err = cli("reassign", images, "--from", "boat", "--to", "car")
+    assert code == 2 and "unknown class 'boat'" in err
