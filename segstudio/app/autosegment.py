@@ -301,7 +301,7 @@ class AutoSegmentController(QObject):
         else:
             encoded = (event.mask_png, event.confidence_png) if event.mask_png is not None else None
             applied = self.window.session.apply_prediction(event.key, event.mask, event.confidence, force=self._force,
-                                                           encoded=encoded)
+                                                           encoded=encoded, model=choice_label(self.model_choice))
             (report.applied if applied else report.refused).append(event.key)
             if applied:
                 self.window.file_list.set_uncertainty(event.key, float(event.mean_uncertainty))

@@ -75,6 +75,7 @@ class Canvas(QGraphicsView):
         self._space_down = False
         self._pan_last = QPointF()
         self._pressed = False
+        self.on_pointer = lambda kind, yx: None  # "press"/"move"/"release" of a tool on the image (effort counting)
         self.cursor_item = QGraphicsEllipseItem()
         self.cursor_item.setPen(QPen(QColor(255, 255, 255), 0))
         self.cursor_item.setZValue(10)
@@ -244,7 +245,9 @@ class Canvas(QGraphicsView):
             return
         if event.button() == Qt.MouseButton.LeftButton and self.tool is not None and self.mask is not None:
             self._pressed = True
-            self.tool.press(self.image_pos(event.position().toPoint()), event.modifiers())
+            yx = self.image_pos(event.position().toPoint())
+            self.on_pointer("press", yx)
+            self.tool.press(yx, event.modifiers())
             return
         super().mousePressEvent(event)
 
@@ -261,6 +264,7 @@ class Canvas(QGraphicsView):
         self.cursor_moved.emit(int(yx[0]) if inside else -1, int(yx[1]) if inside else -1)
         if self.tool is not None and self.mask is not None:
             if self._pressed:
+                self.on_pointer("move", yx)
                 self.tool.move(yx)
             else:
                 self.tool.hover(yx)
@@ -272,7 +276,9 @@ class Canvas(QGraphicsView):
             return
         if event.button() == Qt.MouseButton.LeftButton and self._pressed:
             self._pressed = False
-            self.tool.release(self.image_pos(event.position().toPoint()))
+            yx = self.image_pos(event.position().toPoint())
+            self.tool.release(yx)
+            self.on_pointer("release", yx)
             return
         super().mouseReleaseEvent(event)
 

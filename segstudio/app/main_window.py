@@ -29,9 +29,11 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox
 from segstudio.app.autosave import Autosaver
 from segstudio.app.canvas import Canvas
 from segstudio.app.class_palette import ClassPaletteDock
+from segstudio.app.effort_dock import install_effort_dock
 from segstudio.app.file_list import FileListDock
 from segstudio.app.menus import WindowActions, add_action, build_menus, build_tool_bar
 from segstudio.app.progress import ProgressArea
+from segstudio.app.reassign_dialog import install_reassign
 from segstudio.app.settings import Settings
 from segstudio.app.worker import WorkerRegistry
 from segstudio.core.documents import DocumentCache, ImageDocument
@@ -66,6 +68,8 @@ class MainWindow(QMainWindow):
         build_menus(self, self.actions)
         self._setup_statusbar()
         self._connect_session()
+        install_effort_dock(self)  # counts strokes and clicks; the Effort dock
+        install_reassign(self)  # Edit > Reassign Class…
         geometry, state = self.settings.window()
         self._restored_layout = False
         self._shown_once = False
@@ -89,13 +93,8 @@ class MainWindow(QMainWindow):
     def doc(self) -> ImageDocument | None:
         return self.session.doc
 
-    @property
-    def current_class(self) -> int:
-        return self.session.current_class
-
-    @property
-    def protected(self) -> frozenset[int]:
-        return self.session.protected
+    current_class = property(lambda self: self.session.current_class)
+    protected = property(lambda self: self.session.protected)
 
     # The tool bar's and View menu's widgets other parts and tests use.
     size_spin = property(lambda self: self.actions.size_spin)

@@ -27,6 +27,8 @@ COMMANDS = {
     "finetune": "finetune",
     "export": "export",
     "import-masks": "import_masks",
+    "effort": "effort",
+    "reassign": "reassign",
     "install-shortcut": "install_shortcut",
 }
 GLOBAL_FLAGS = ("-h", "--help", "--version")

@@ -24,6 +24,7 @@ Layout, inside the opened folder::
      "current": "<key>" | null,
      "model": null | "<checkpoint path or name>",
      "settings": {...},            # recent settings, free-form
+     "effort": {...},              # correction effort per image (core/effort.py)
      "saved_at": <unix time>}
 
 ``key`` is the image's stem, or its full file name when two images share a
@@ -105,6 +106,7 @@ class Project:
         self.recovered_from_crash = False
         self.recovery_message: str | None = None
         self.open_elsewhere_pid: int | None = None  # another live session holds session.lock
+        self.before_save: list = []  # callables that bring their part of ``state`` up to date
 
     # --- opening ---------------------------------------------------------
     @classmethod
@@ -338,6 +340,8 @@ class Project:
         """Writes ``state.json`` atomically; raises SaveError on failure."""
         if not self.writable:
             raise SaveError(errno.EROFS, f"cannot save {self.dir / 'state.json'}: the folder is read-only")
+        for update in self.before_save:
+            update()
         self.state["saved_at"] = time.time()
         atomic_write_text(self.dir / "state.json", json.dumps(self.state, indent=1))
 

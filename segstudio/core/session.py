@@ -25,21 +25,29 @@ schedule an autosave, ``on_region_changed(rect)`` while a stroke paints,
 ``on_preview(points, closed)`` for a tool's outline, ``on_class_changed(id)``,
 ``on_load_error(key, message)`` and ``cancel_stroke()`` (end the active
 tool's stroke before a forced prediction replaces the mask under it).
+
+Correction effort (``core.effort.EffortLog``, ``session.effort``) is counted
+here too: pixel changes from the pre-fill in ``_after_edit`` and
+``apply_prediction``, canvas presses through ``pointer(kind, yx)``, active
+time against ``clock`` (injectable for tests).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from segstudio.core.documents import DocumentCache, ImageDocument
+from segstudio.core.effort import EffortLog
 from segstudio.core.imageio import ImageReadError, read_image, read_image_size
 from segstudio.core.maskio import MaskFormatError
 from segstudio.core.paint import Rect
 from segstudio.core.project import ImageStatus, Project
+from segstudio.core.reassign import ReassignEvent, check_classes, replace_class
 from segstudio.core.undo import UndoHistory, UndoStep
 
 log = logging.getLogger(__name__)
@@ -70,8 +78,10 @@ def _ignore(*_args) -> None:
 class EditingSession:
     """The open project's editing state and rules; see the module docstring."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.project: Project | None = None
+        self.clock = clock
+        self.effort: EffortLog | None = None
         self.documents = DocumentCache()
         self.doc: ImageDocument | None = None
         self.current_class = 0
@@ -88,10 +98,12 @@ class EditingSession:
     # --- the project and its documents -------------------------------------------
     def open_project(self, project: Project) -> None:
         self.project = project
+        self.effort = EffortLog(project, self.clock)
         self.reset_documents()
 
     def close_project(self) -> None:
         self.project = None
+        self.effort = None
         self.doc = None
 
     def reset_documents(self) -> None:
@@ -206,6 +218,40 @@ class EditingSession:
         self.region_changed(rect)
         self.edit_finished(self.history.end())
 
+    def replace_class(self, key: str, source: int, target: int) -> int:
+        """Class ``source`` -> ``target`` in the in-memory mask of ``key`` as one undo step
+        (protected classes respected: ``core.reassign.ReassignError``); the pixels changed."""
+        check_classes(source, target, self.project.labelset.num_classes, self.protected)
+        doc = self.documents.peek(key)
+        if doc is None or doc.history.in_stroke:
+            return 0
+        step = doc.history.apply_whole(doc.mask, replace_class(doc.mask, source, target))
+        if step is None:
+            return 0
+        doc.counts_step(step)
+        if doc is self.doc:
+            self.region_changed(step.rect)
+        self._after_edit(doc, MaskChange(key, "edit", step.rect, step))
+        return int(np.count_nonzero(step.before != step.after))
+
+    def saved_mask_rewritten(self, event: ReassignEvent) -> None:
+        """A job rewrote ``event.key``'s saved mask (not in memory): its status, effort and view."""
+        if self.project is None or event.key not in self.project.keys or not event.changed:
+            return
+        self.project.image_info(event.key)["saved_at"] = time.time()
+        if self.project.status(event.key) != ImageStatus.REVIEWED:
+            self.project.set_status(event.key, ImageStatus.EDITED)
+        if event.effort_delta is not None:
+            self.effort.add_changed(event.key, event.effort_delta)
+        self.on_save_needed()
+        self.on_changed(MaskChange(event.key, "edit"))
+
+    def pointer(self, kind: str, yx=None) -> None:
+        """Canvas input on the current image ("press", "move" while pressed, "release"): counts
+        strokes, clicks and active time. Cheap: it runs on every mouse move."""
+        if self.effort is not None and self.doc is not None:
+            self.effort.pointer(self.doc.key, kind, yx)
+
     def undo(self) -> Rect | None:
         return self._step_history("undo")
 
@@ -216,23 +262,26 @@ class EditingSession:
         doc = self.doc
         if doc is None or doc.history.in_stroke:
             return None
+        step = doc.history.peek_undo() if kind == "undo" else doc.history.peek_redo()
         rect = doc.history.undo(doc.mask) if kind == "undo" else doc.history.redo(doc.mask)
         if rect is not None:
             doc.counts_changed()
             self.region_changed(rect)
-            self._after_edit(doc, MaskChange(doc.key, kind, rect))
+            self._after_edit(doc, MaskChange(doc.key, kind, rect, step))
         return rect
 
     def mark_reviewed(self) -> None:
         if self.doc is None:
             return
         self.project.set_status(self.doc.key, ImageStatus.REVIEWED)
+        self.effort.reviewed(self.doc.key)
         self.doc.mark_edited()  # saves the mask too, so the reviewed state is on disk
         self.on_save_needed()
         self.on_changed(MaskChange(self.doc.key, "status"))
 
     def _after_edit(self, doc: ImageDocument, change: MaskChange) -> None:
         """The rules after every user edit (tools, undo, redo): one place to add more."""
+        self.effort.mask_changed(doc.key, doc.mask, change.kind, change.step)
         doc.mark_edited()
         if self.project.status(doc.key) != ImageStatus.REVIEWED:
             self.project.set_status(doc.key, ImageStatus.EDITED)
@@ -241,20 +290,23 @@ class EditingSession:
 
     # --- predictions -----------------------------------------------------------------
     def apply_prediction(self, key: str, mask: np.ndarray, confidence: np.ndarray | None = None,
-                         force: bool = False, encoded: tuple[bytes, bytes | None] | None = None) -> bool:
+                         force: bool = False, encoded: tuple[bytes, bytes | None] | None = None,
+                         model: str | None = None) -> bool:
         """Puts a model's mask on ``key`` as one undo step and marks it PREDICTED.
 
         Refused (``False``) for an unknown key, a mask of the wrong size, an
         image with the user's work (EDITED, REVIEWED) or one being painted on,
         unless ``force``. ``encoded`` = (mask PNG, confidence PNG) made by the
         worker: for an image that is not in memory only the files are written
-        (no image decode, no PNG encode on the caller's thread).
+        (no image decode, no PNG encode on the caller's thread). ``model``: the
+        model version, recorded with the effort of correcting this pre-fill.
         """
         if self.project is None or key not in self.project.keys:
             return False
         if self.project.status(key) in USER_STATUSES and not force:
             return False
         if encoded is not None and self.documents.get(key) is None and self._write_prediction(key, mask, encoded):
+            self.effort.prefilled(key, mask, model, encoded[0])
             return True
         mask = np.asarray(mask)
         doc = self.document(key)
@@ -272,6 +324,7 @@ class EditingSession:
         doc.confidence = confidence
         doc.mark_edited()
         self.project.set_status(key, ImageStatus.PREDICTED)
+        self.effort.prefilled(key, doc.mask, model, encoded[0] if encoded is not None else None)
         if confidence is not None:
             try:  # the worker's PNG when there is one: encoding 48 MP here would stall the window for seconds
                 self.project.save_confidence(key, confidence, encoded=encoded[1] if encoded is not None else None)

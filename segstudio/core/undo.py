@@ -206,6 +206,14 @@ class UndoHistory:
     def can_redo(self) -> bool:
         return bool(self._redo)
 
+    def peek_undo(self) -> UndoStep | None:
+        """The step ``undo`` would revert next (``None``: none), left in place."""
+        return self._undo[-1] if self._undo else None
+
+    def peek_redo(self) -> UndoStep | None:
+        """The step ``redo`` would re-apply next (``None``: none), left in place."""
+        return self._redo[-1] if self._redo else None
+
     def undo(self, mask: np.ndarray) -> Rect | None:
         """Restores the last step's "before" patch; returns its rect or None."""
         if not self._undo:

@@ -18,6 +18,7 @@ from segstudio.app.settings import Settings
 from segstudio.core.labels import CAMVID, LabelSet
 from segstudio.core.project import ImageStatus
 from segstudio.ml.checkpoint import save_checkpoint
+from segstudio.ml.jobs import choice_label
 from segstudio.ml.models.registry import build_model, model_config
 
 torch.set_num_threads(1)
@@ -31,9 +32,9 @@ class AppliedPredictions:
         self.calls, self.masks = [], {}
         real = session.apply_prediction
 
-        def spy(key, mask, confidence=None, force=False, encoded=None):
+        def spy(key, mask, confidence=None, force=False, encoded=None, model=None):
             self.calls.append((key, force))
-            applied = real(key, mask, confidence, force=force, encoded=encoded)
+            applied = real(key, mask, confidence, force=force, encoded=encoded, model=model)
             if applied:
                 self.masks[key] = (mask.copy(), None if confidence is None else confidence.copy())
             return applied
@@ -119,6 +120,7 @@ def test_folder_run_emits_progress_and_finished_and_applies_every_mask(qtbot, ma
         mask, confidence = applied.masks[key]
         assert mask.shape == (48, 64) and mask.dtype == np.uint8 and confidence.shape == (48, 64)
         assert 0.0 <= window.file_list.model.uncertainty[key] <= 1.0
+        assert window.session.effort.record(key).model == choice_label(controller.model_choice)  # for the effort dock
     assert "val mIoU 0.123" in controller.panel.summary_label.text()
     assert not window.progress.isVisible()
 
