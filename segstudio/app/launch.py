@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -59,14 +60,22 @@ def _torch_first_if_needed() -> None:
 
 def launch_app(argv: list[str]) -> int:
     args = _parse(argv)
+    if args.self_test and not os.environ.get("QT_QPA_PLATFORM"):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before QApplication exists: no display needed
     _torch_first_if_needed()
     from PySide6.QtWidgets import QApplication
 
     from segstudio.app.about import app_icon
     from segstudio.app.crash import install_excepthook
     from segstudio.system.logsetup import setup_logging
+    from segstudio.system.qt_platform import window_problem
 
     setup_logging(windowed=sys.stdout is None)
+    problem = None if QApplication.instance() is not None else window_problem()
+    if problem:  # Qt would abort the process (SIGABRT) with a message naming one library
+        log.info("no window: %s", problem)  # to the log file; stderr gets it once, below
+        print(problem, file=sys.stderr)
+        return 2
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("SegStudio")
     app.setApplicationName("SegStudio")
