@@ -87,6 +87,7 @@ def launch_app(argv: list[str]) -> int:
 
         return run_self_test(app)
     from segstudio.app.main_window import MainWindow
+    from segstudio.app.quit_signals import install_quit_signals
     from segstudio.app.retrain import install_model_features
     from segstudio.core.labels import LabelSet, LabelSetError
 
@@ -99,6 +100,7 @@ def launch_app(argv: list[str]) -> int:
             return 2
     window = MainWindow(labelset=labelset)
     install_model_features(window)
+    install_quit_signals(window)
     window.show()
     folder = args.folder or default_folder(window.settings)
     if folder:
