@@ -135,6 +135,8 @@ class RetrainController(QObject):
         old.record = record
         self.autoseg.model_choice = str(path)
         self.window.settings.model_path = str(path)
+        self.panel.set_model(str(path))  # the Model box names the version in use, with its date
+        log.info("retrained model accepted and saved as %s", path)
         self.panel.set_summary(f"{path.name}\nheld-out mIoU {result.before['mean_iou']:.3f} → {result.after['mean_iou']:.3f}")
         self._refresh_versions()
         untouched = [k for k in project.keys if project.status(k) in (ImageStatus.NO_MASK, ImageStatus.PREDICTED)]
