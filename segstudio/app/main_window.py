@@ -31,6 +31,7 @@ from segstudio.app.canvas import Canvas
 from segstudio.app.class_palette import ClassPaletteDock
 from segstudio.app.file_list import FileListDock
 from segstudio.app.menus import WindowActions, add_action, build_menus, build_tool_bar
+from segstudio.app.navigation import CentralView, show_first_readable, step
 from segstudio.app.progress import ProgressArea
 from segstudio.app.settings import Settings
 from segstudio.app.worker import WorkerRegistry
@@ -109,7 +110,8 @@ class MainWindow(QMainWindow):
         self.canvas = Canvas(self)
         self.canvas.cursor_moved.connect(self._show_cursor)
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
-        self.setCentralWidget(self.canvas)
+        self.central = CentralView(self.canvas)  # the canvas, or why an image cannot be shown
+        self.setCentralWidget(self.central)
 
     def _setup_docks(self) -> None:
         self.file_list = FileListDock(self.workers, self)
@@ -174,6 +176,7 @@ class MainWindow(QMainWindow):
             self.mask_changed.emit(change.key)
 
     def _load_failed(self, key: str, message: str) -> None:
+        log.warning("unreadable: %s", message)
         self.file_list.set_error(key, message)
         self.statusBar().showMessage(message, 10000)
 
@@ -210,7 +213,7 @@ class MainWindow(QMainWindow):
         self.save_label.setText("saved" if project.writable else "read-only folder")
         self.project_opened.emit(project)
         if project.keys:
-            self._show_first_readable(project.current)
+            show_first_readable(self, project.current)
         else:
             self.statusBar().showMessage(f"No images in {folder}", 10000)
         return True
@@ -267,29 +270,21 @@ class MainWindow(QMainWindow):
         if self.doc is not None and self.doc.dirty:
             self.autosaver.save_now(block=False)  # big masks are written by a worker
         doc = self.session.open_image(key)
-        if doc is None:
+        self.file_list.set_current(key)
+        if doc is None:  # explained in place of the canvas; the previous image is gone, not editable
+            self.canvas.clear_content()
+            self.central.show_unreadable(key, self.file_list.model.errors.get(key, "it cannot be read"))
             return
+        self.central.show_canvas()
         self.canvas.set_content(doc.image, doc.mask, self.project.labelset, doc.confidence)
         self.canvas.restore_view(self.project.view(key))
-        self.file_list.set_current(key)
         self._update_shares()
         self._update_index_label()
         self.current_image_changed.emit(key)
 
-    def _show_first_readable(self, key: str) -> None:
-        """Shows ``key``, or the next image that can be read (an unreadable one gets a badge)."""
-        keys = self.project.keys
-        start = keys.index(key)
-        for candidate in (keys[start:] + keys[:start])[:50]:  # bounded: a folder of broken files
-            self.show_image(candidate)
-            if self.doc is not None:
-                return
-
     def step(self, direction: int, unreviewed_only: bool = False) -> None:
-        """Shows the next (1) or previous (-1) image in the file list's order."""
-        key = self.file_list.next_key(self.current_key(), direction, unreviewed_only)
-        if key:
-            self.show_image(key)
+        """Shows the next (1) or previous (-1) readable image in the file list's order."""
+        step(self, direction, unreviewed_only)
 
     def mark_reviewed(self) -> None:
         self.session.mark_reviewed()

@@ -127,10 +127,11 @@ class EditingSession:
         return doc
 
     def open_image(self, key: str) -> ImageDocument | None:
-        """Makes ``key`` the current image; ``None`` (current unchanged) when it cannot be read."""
+        """Makes ``key`` the current image; ``None`` when it cannot be read: then no image is
+        current (the user sees why, and no edit may land on the image shown before)."""
         doc = self.document(key)
+        self.doc = doc
         if doc is not None:
-            self.doc = doc
             self.project.current = key
         return doc
 
@@ -199,6 +200,8 @@ class EditingSession:
     def set_pixels(self, rect: Rect, values) -> None:
         """Writes ``values`` (a scalar or an array of the rect's shape) into ``rect`` of the
         current mask as one undo step, like a tool (scripts, smart tools)."""
+        if self.doc is None:
+            return
         y0, x0, y1, x1 = rect
         self.history.begin(self.mask)
         self.history.record_before(rect)

@@ -41,7 +41,9 @@ def test_an_unreadable_image_is_reported_and_stays_unopened(session):
     session.on_load_error = lambda key, message: errors.append(key)
     session.open_image("img0")
     assert session.open_image("img1") is None
-    assert errors == ["img1"] and session.current_key == "img0"
+    assert errors == ["img1"] and session.current_key is None  # never the image shown before
+    session.set_pixels((0, 0, 2, 2), 3)  # no current image: nothing to edit
+    assert session.mask_for("img0").max() != 3 and session.project.status("img0") == ImageStatus.NO_MASK
 
 
 def test_a_tool_edit_is_one_undo_step_and_makes_the_image_edited(session):
