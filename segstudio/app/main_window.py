@@ -176,7 +176,8 @@ class MainWindow(QMainWindow):
             self.mask_changed.emit(change.key)
 
     def _load_failed(self, key: str, message: str) -> None:
-        log.warning("unreadable: %s", message)
+        if key not in self.file_list.model.errors:
+            log.warning("unreadable: %s", message)
         self.file_list.set_error(key, message)
         self.statusBar().showMessage(message, 10000)
 
@@ -196,6 +197,7 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "Cannot open folder", str(exc))
             return False
         self.session.open_project(project)
+        log.info("opened %s: %d image(s)%s", folder, len(project.keys), "" if project.writable else ", read-only")
         self.autosaver.attach(project, self.session.documents)
         self.settings.add_recent_folder(str(Path(folder).resolve()))
         self.setWindowTitle(f"SegStudio — {Path(folder).name}")

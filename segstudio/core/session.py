@@ -195,7 +195,9 @@ class EditingSession:
         if step is None or self.doc is None:
             return
         self.doc.counts_step(step)
+        step.status_before = self.project.status(self.doc.key).value
         self._after_edit(self.doc, MaskChange(self.doc.key, "edit", step.rect, step))
+        step.status_after = self.project.status(self.doc.key).value
 
     def set_pixels(self, rect: Rect, values) -> None:
         """Writes ``values`` (a scalar or an array of the rect's shape) into ``rect`` of the
@@ -219,11 +221,21 @@ class EditingSession:
         doc = self.doc
         if doc is None or doc.history.in_stroke:
             return None
+        step = doc.history.next_step(kind)
         rect = doc.history.undo(doc.mask) if kind == "undo" else doc.history.redo(doc.mask)
-        if rect is not None:
-            doc.counts_changed()
-            self.region_changed(rect)
-            self._after_edit(doc, MaskChange(doc.key, kind, rect))
+        if rect is None:
+            return None
+        doc.counts_changed()
+        self.region_changed(rect)
+        status = step.status_before if kind == "undo" else step.status_after
+        if status is None or self.project.status(doc.key) == ImageStatus.REVIEWED:
+            self._after_edit(doc, MaskChange(doc.key, kind, rect))  # a review is never taken back by undo
+            return rect
+        # The status the image had around this step: all edits undone = the earlier status again.
+        doc.mark_edited()
+        self.project.set_status(doc.key, ImageStatus(status))
+        self.on_save_needed()
+        self.on_changed(MaskChange(doc.key, kind, rect))
         return rect
 
     def mark_reviewed(self) -> None:
@@ -270,7 +282,10 @@ class EditingSession:
         if confidence is not None and np.shape(confidence) != mask.shape:
             log.warning("confidence for %s has shape %s, mask %s; dropped", key, np.shape(confidence), mask.shape)
             confidence = None
+        status_before = self.project.status(key).value
         step = doc.history.apply_whole(doc.mask, mask)  # one undoable step (diff bbox only)
+        if step is not None:
+            step.status_before, step.status_after = status_before, ImageStatus.PREDICTED.value
         doc.counts_step(step)
         doc.confidence = confidence
         doc.mark_edited()

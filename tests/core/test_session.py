@@ -158,3 +158,26 @@ def test_reset_documents_forgets_the_open_image(session):
     session.open_image("img0")
     session.reset_documents()
     assert session.doc is None and len(session.documents) == 0
+
+
+def test_undoing_every_edit_gives_the_image_its_earlier_status_back(session):
+    session.open_image("img0")
+    assert session.status("img0") == ImageStatus.NO_MASK
+    session.set_pixels((0, 0, 2, 2), 3)
+    session.set_pixels((2, 2, 4, 4), 4)
+    session.undo()
+    assert session.status("img0") == ImageStatus.EDITED  # one edit left
+    session.undo()
+    assert session.status("img0") == ImageStatus.NO_MASK
+    session.redo()
+    assert session.status("img0") == ImageStatus.EDITED
+    session.undo()
+    predicted = np.full(session.mask.shape, 5, np.uint8)
+    assert session.apply_prediction("img0", predicted)
+    session.set_pixels((0, 0, 2, 2), 3)
+    session.undo()
+    assert session.status("img0") == ImageStatus.PREDICTED  # back to the model's mask
+    session.set_pixels((0, 0, 2, 2), 3)
+    session.mark_reviewed()
+    session.undo()
+    assert session.status("img0") == ImageStatus.REVIEWED  # a review is not taken back by undo
