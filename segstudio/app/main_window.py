@@ -33,6 +33,7 @@ from segstudio.app.file_list import FileListDock
 from segstudio.app.menus import WindowActions, add_action, build_menus, build_tool_bar
 from segstudio.app.navigation import CentralView, show_first_readable, step
 from segstudio.app.progress import ProgressArea
+from segstudio.app.remembered import remember_current_class
 from segstudio.app.settings import Settings
 from segstudio.app.worker import WorkerRegistry
 from segstudio.core.documents import DocumentCache, ImageDocument
@@ -67,6 +68,7 @@ class MainWindow(QMainWindow):
         build_menus(self, self.actions)
         self._setup_statusbar()
         self._connect_session()
+        remember_current_class(self)
         geometry, state = self.settings.window()
         self._restored_layout = False
         self._shown_once = False

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from segstudio.app.autosegment import AutoSegmentController, install_autosegment
 from segstudio.app.plot import LivePlot
+from segstudio.app.remembered import remember_retrain_budget
 from segstudio.app.worker import Worker
 from segstudio.core.project import ImageStatus
 from segstudio.core.session import USER_STATUSES
@@ -176,4 +177,5 @@ def install_model_features(window, interactive: bool = True) -> ModelFeatures:
     autoseg = install_autosegment(window, interactive=interactive)
     features = ModelFeatures(autoseg, RetrainController(window, autoseg))
     window.model_features = features
+    remember_retrain_budget(window.settings, autoseg.panel)
     return features
