@@ -11,7 +11,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QStackedWidget
 
-MAX_SKIPPED = 1  # bounded: a folder full of broken files must not stall a key press
+MAX_SKIPPED = 50  # bounded: a folder full of broken files must not stall a key press
 
 
 class CentralView(QStackedWidget):

@@ -103,14 +103,14 @@ def run_retrain_answering(qtbot, window, features, action):
     shown = []
     answer_dialog(qtbot, action, shown)
     features.retrain.retrain()
-    qtbot.waitUntil(lambda: bool(shown) and features.autoseg.busy is None, timeout=20000)
+    qtbot.waitUntil(lambda: bool(shown) and features.autoseg.busy is None, timeout=90000)
     qtbot.waitUntil(lambda: not shown[0].isVisible(), timeout=5000)
 
 
 def test_no_to_a_better_model_keeps_the_old_one(qtbot, window, features, tmp_path):
     scene_folder_with_masks(window, tmp_path, n=4)
     features.autoseg.with_model(lambda: None)
-    qtbot.waitUntil(lambda: features.autoseg.predictor is not None, timeout=20000)
+    qtbot.waitUntil(lambda: features.autoseg.predictor is not None, timeout=90000)
     weights = {k: v.clone() for k, v in features.autoseg.predictor.checkpoint.model.state_dict().items()}
     shown_before = features.autoseg.panel.model_combo.currentText()
     run_retrain_answering(qtbot, window, features, click("Keep the current model"))
