@@ -10,6 +10,18 @@ from __future__ import annotations
 
 import multiprocessing
 import sys
+from pathlib import Path
+
+_APP_OPTIONS_WITH_VALUE = ("--labelset",)
+
+
+def _folder_word(argv: list[str]) -> str | None:
+    """The app's FOLDER argument (the first word that is neither an option nor an option's value)."""
+    for i, word in enumerate(argv):
+        if word.startswith("-") or (i > 0 and argv[i - 1] in _APP_OPTIONS_WITH_VALUE):
+            continue
+        return word
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
             from segstudio.cli.main import run_cli
 
             return run_cli(argv)
+        folder = _folder_word(argv)
+        if folder is not None and not Path(folder).is_dir():  # a typo must not open an empty window
+            from segstudio.cli.main import unknown_word_message
+
+            print(f"segstudio: error: {unknown_word_message(folder)}", file=sys.stderr)
+            return 2
         from segstudio.app.launch import launch_app
 
         return launch_app(argv)

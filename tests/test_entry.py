@@ -29,14 +29,30 @@ def _run_without(module: str, *argv: str) -> subprocess.CompletedProcess:
                           timeout=120, env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
 
 
-def test_a_sub_command_goes_to_the_cli_anything_else_to_the_app(monkeypatch):
+def test_a_sub_command_goes_to_the_cli_anything_else_to_the_app(monkeypatch, tmp_path):
     calls = []
     monkeypatch.setattr("segstudio.cli.main.run_cli", lambda argv: calls.append(("cli", argv)) or 0)
     monkeypatch.setattr("segstudio.app.launch.launch_app", lambda argv: calls.append(("app", argv)) or 0)
-    for argv in (["eval", "--help"], ["--version"], [], ["/a/folder"], ["--self-test"]):
+    folder = str(tmp_path)
+    for argv in (["eval", "--help"], ["--version"], [], [folder], ["--self-test"], ["--labelset", "x.json", folder]):
         assert entry.main(argv) == 0
-    assert calls == [("cli", ["eval", "--help"]), ("cli", ["--version"]), ("app", []), ("app", ["/a/folder"]),
-                     ("app", ["--self-test"])]
+    assert calls == [("cli", ["eval", "--help"]), ("cli", ["--version"]), ("app", []), ("app", [folder]),
+                     ("app", ["--self-test"]), ("app", ["--labelset", "x.json", folder])]
+
+
+def test_an_unknown_word_is_an_error_listing_the_commands_not_an_empty_window(monkeypatch, capsys, tmp_path):
+    opened = []
+    monkeypatch.setattr("segstudio.app.launch.launch_app", lambda argv: opened.append(argv) or 0)
+    assert entry.main(["trian"]) == 2
+    err = capsys.readouterr().err
+    assert "'trian' is neither a command nor a folder" in err and "Did you mean 'train'?" in err
+    assert "import-masks" in err and "install-shortcut" in err  # every command listed
+    assert entry.main(["--labelset", "x.json", "qwzx"]) == 2
+    assert "Did you mean" not in capsys.readouterr().err  # nothing close: no guess
+    (tmp_path / "a.png").write_bytes(b"")
+    assert entry.main([str(tmp_path / "a.png")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert opened == []
 
 
 def test_a_missing_third_party_package_is_one_line_naming_it():

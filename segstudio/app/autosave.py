@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from segstudio.app.worker import Worker
+from segstudio.core.project import ImageStatus
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,15 @@ class Autosaver(QObject):
         for doc in self.documents.dirty():
             if doc.key in self._pending:
                 continue  # being written; saved again afterwards if edited meanwhile
+            if self.project.status(doc.key) == ImageStatus.NO_MASK:  # every edit undone: no mask again
+                try:
+                    self.project.delete_mask(doc.key)
+                except OSError as exc:
+                    failed = str(exc)
+                    continue
+                doc.mark_saved(doc.edit_generation)
+                self.saved.emit(doc.key)
+                continue
             if not block and doc.mask.size > BACKGROUND_PIXELS:
                 self._start_background(doc)
                 continue

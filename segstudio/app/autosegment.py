@@ -140,6 +140,10 @@ class AutoSegmentController(QObject):
         self.busy = worker
         self.panel.set_busy(True)
         self.window.progress.begin(title, worker.cancel if cancellable else None)
+        log.info("job started: %s", title)  # the log tells what ran when, for a report of a problem
+        worker.result.connect(lambda _r, t=title: log.info("job finished: %s", t))
+        worker.cancelled.connect(lambda t=title: log.info("job cancelled: %s", t))
+        worker.failed.connect(lambda message, t=title: log.error("job failed: %s: %s", t, message))
         worker.failed.connect(self._on_failed)
         worker.finished.connect(lambda w=worker: self._on_worker_finished(w))
         self.window.workers.start(worker)

@@ -8,6 +8,9 @@ layout the chosen folder holds (``core.export.read_mask_source``).
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -33,6 +36,8 @@ LAYOUT_CHOICES = (
     ("voc", "Pascal VOC segmentation (CVAT, Datumaro, torchvision)"),
     ("datumaro", "Datumaro common semantic segmentation (dataset_meta.json)"),
 )
+
+log = logging.getLogger(__name__)
 
 
 class ExportDialog(QDialog):
@@ -113,7 +118,10 @@ def run_export_dialog(parent, project, unsaved: dict | None = None) -> None:
     except (OSError, ValueError) as exc:
         QMessageBox.warning(parent, "Export failed", str(exc))
         return
-    text = f"Exported {report.written} mask(s) as {', '.join(dialog.formats())}; skipped {len(report.skipped)}."
+    out = Path(dialog.folder.text()).resolve()
+    text = (f"Exported {report.written} mask(s) as {', '.join(dialog.formats())} to {out}; "
+            f"skipped {len(report.skipped)}.")
+    log.info("exported %d mask(s) to %s", report.written, out)
     if dialog.split() is not None:
         text += "\nSubsets: " + ", ".join(f"{name} {count}" for name, count in sorted(report.subsets.items()))
     if report.errors:

@@ -9,6 +9,7 @@ per-file work at all.
 
 from __future__ import annotations
 
+import logging
 import queue
 from collections import OrderedDict
 
@@ -20,6 +21,8 @@ from segstudio.app.qt_images import rgb_to_qimage
 from segstudio.app.worker import Worker
 from segstudio.core.project import ImageStatus
 from segstudio.ml.jobs import thumbnail_job
+
+log = logging.getLogger(__name__)
 
 THUMB_SIDE = 64
 STATUS_COLORS = {
@@ -117,6 +120,8 @@ class FileListModel(QAbstractListModel):
         if self.project is None or key not in self.project.keys:
             return
         if error:
+            if key not in self.errors:
+                log.warning("unreadable: %s", error)
             self.errors[key] = error
         else:
             self._thumbs[key] = QPixmap.fromImage(rgb_to_qimage(rgb))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -59,14 +60,22 @@ def _torch_first_if_needed() -> None:
 
 def launch_app(argv: list[str]) -> int:
     args = _parse(argv)
+    if args.self_test and not os.environ.get("QT_QPA_PLATFORM"):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before QApplication exists: no display needed
     _torch_first_if_needed()
     from PySide6.QtWidgets import QApplication
 
     from segstudio.app.about import app_icon
     from segstudio.app.crash import install_excepthook
     from segstudio.system.logsetup import setup_logging
+    from segstudio.system.qt_platform import window_problem
 
     setup_logging(windowed=sys.stdout is None)
+    problem = None if QApplication.instance() is not None else window_problem()
+    if problem:  # Qt would abort the process (SIGABRT) with a message naming one library
+        log.info("no window: %s", problem)  # to the log file; stderr gets it once, below
+        print(problem, file=sys.stderr)
+        return 2
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("SegStudio")
     app.setApplicationName("SegStudio")
@@ -78,6 +87,7 @@ def launch_app(argv: list[str]) -> int:
 
         return run_self_test(app)
     from segstudio.app.main_window import MainWindow
+    from segstudio.app.quit_signals import install_quit_signals
     from segstudio.app.retrain import install_model_features
     from segstudio.core.labels import LabelSet, LabelSetError
 
@@ -90,6 +100,7 @@ def launch_app(argv: list[str]) -> int:
             return 2
     window = MainWindow(labelset=labelset)
     install_model_features(window)
+    install_quit_signals(window)
     window.show()
     folder = args.folder or default_folder(window.settings)
     if folder:

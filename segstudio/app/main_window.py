@@ -32,8 +32,10 @@ from segstudio.app.class_palette import ClassPaletteDock
 from segstudio.app.effort_dock import install_effort_dock
 from segstudio.app.file_list import FileListDock
 from segstudio.app.menus import WindowActions, add_action, build_menus, build_tool_bar
+from segstudio.app.navigation import CentralView, show_first_readable, step
 from segstudio.app.progress import ProgressArea
 from segstudio.app.reassign_dialog import install_reassign
+from segstudio.app.remembered import remember_current_class
 from segstudio.app.settings import Settings
 from segstudio.app.worker import WorkerRegistry
 from segstudio.core.documents import DocumentCache, ImageDocument
@@ -70,6 +72,7 @@ class MainWindow(QMainWindow):
         self._connect_session()
         install_effort_dock(self)  # counts strokes and clicks; the Effort dock
         install_reassign(self)  # Edit > Reassign Class…
+        remember_current_class(self)
         geometry, state = self.settings.window()
         self._restored_layout = False
         self._shown_once = False
@@ -108,7 +111,8 @@ class MainWindow(QMainWindow):
         self.canvas = Canvas(self)
         self.canvas.cursor_moved.connect(self._show_cursor)
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
-        self.setCentralWidget(self.canvas)
+        self.central = CentralView(self.canvas)  # the canvas, or why an image cannot be shown
+        self.setCentralWidget(self.central)
 
     def _setup_docks(self) -> None:
         self.file_list = FileListDock(self.workers, self)
@@ -173,6 +177,8 @@ class MainWindow(QMainWindow):
             self.mask_changed.emit(change.key)
 
     def _load_failed(self, key: str, message: str) -> None:
+        if key not in self.file_list.model.errors:
+            log.warning("unreadable: %s", message)
         self.file_list.set_error(key, message)
         self.statusBar().showMessage(message, 10000)
 
@@ -192,6 +198,7 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "Cannot open folder", str(exc))
             return False
         self.session.open_project(project)
+        log.info("opened %s: %d image(s)%s", folder, len(project.keys), "" if project.writable else ", read-only")
         self.autosaver.attach(project, self.session.documents)
         self.settings.add_recent_folder(str(Path(folder).resolve()))
         self.setWindowTitle(f"SegStudio — {Path(folder).name}")
@@ -209,7 +216,7 @@ class MainWindow(QMainWindow):
         self.save_label.setText("saved" if project.writable else "read-only folder")
         self.project_opened.emit(project)
         if project.keys:
-            self._show_first_readable(project.current)
+            show_first_readable(self, project.current)
         else:
             self.statusBar().showMessage(f"No images in {folder}", 10000)
         return True
@@ -266,29 +273,21 @@ class MainWindow(QMainWindow):
         if self.doc is not None and self.doc.dirty:
             self.autosaver.save_now(block=False)  # big masks are written by a worker
         doc = self.session.open_image(key)
-        if doc is None:
+        self.file_list.set_current(key)
+        if doc is None:  # explained in place of the canvas; the previous image is gone, not editable
+            self.canvas.clear_content()
+            self.central.show_unreadable(key, self.file_list.model.errors.get(key, "it cannot be read"))
             return
+        self.central.show_canvas()
         self.canvas.set_content(doc.image, doc.mask, self.project.labelset, doc.confidence)
         self.canvas.restore_view(self.project.view(key))
-        self.file_list.set_current(key)
         self._update_shares()
         self._update_index_label()
         self.current_image_changed.emit(key)
 
-    def _show_first_readable(self, key: str) -> None:
-        """Shows ``key``, or the next image that can be read (an unreadable one gets a badge)."""
-        keys = self.project.keys
-        start = keys.index(key)
-        for candidate in (keys[start:] + keys[:start])[:50]:  # bounded: a folder of broken files
-            self.show_image(candidate)
-            if self.doc is not None:
-                return
-
     def step(self, direction: int, unreviewed_only: bool = False) -> None:
-        """Shows the next (1) or previous (-1) image in the file list's order."""
-        key = self.file_list.next_key(self.current_key(), direction, unreviewed_only)
-        if key:
-            self.show_image(key)
+        """Shows the next (1) or previous (-1) readable image in the file list's order."""
+        step(self, direction, unreviewed_only)
 
     def mark_reviewed(self) -> None:
         self.session.mark_reviewed()

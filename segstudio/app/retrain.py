@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from segstudio.app.autosegment import AutoSegmentController, install_autosegment
 from segstudio.app.plot import LivePlot
+from segstudio.app.remembered import remember_retrain_budget
 from segstudio.app.worker import Worker
 from segstudio.core.project import ImageStatus
 from segstudio.core.session import USER_STATUSES
@@ -135,6 +136,8 @@ class RetrainController(QObject):
         old.record = record
         self.autoseg.model_choice = str(path)
         self.window.settings.model_path = str(path)
+        self.panel.set_model(str(path))  # the Model box names the version in use, with its date
+        log.info("retrained model accepted and saved as %s", path)
         self.panel.set_summary(f"{path.name}\nheld-out mIoU {result.before['mean_iou']:.3f} → {result.after['mean_iou']:.3f}")
         self._refresh_versions()
         untouched = [k for k in project.keys if project.status(k) in (ImageStatus.NO_MASK, ImageStatus.PREDICTED)]
@@ -174,4 +177,5 @@ def install_model_features(window, interactive: bool = True) -> ModelFeatures:
     autoseg = install_autosegment(window, interactive=interactive)
     features = ModelFeatures(autoseg, RetrainController(window, autoseg))
     window.model_features = features
+    remember_retrain_budget(window.settings, autoseg.panel)
     return features

@@ -39,6 +39,12 @@ class Settings:
     brush_size = property(lambda self: self._get("brush_size", 16, int), lambda self, v: self.q.setValue("brush_size", int(v)))
     opacity = property(lambda self: self._get("opacity", 0.5, float), lambda self, v: self.q.setValue("opacity", float(v)))
     model_path = property(lambda self: self._get("model_path", "", str), lambda self, v: self.q.setValue("model_path", str(v)))
+    current_class = property(lambda self: self._get("current_class", 0, int),
+                             lambda self, v: self.q.setValue("current_class", int(v)))
+    retrain_minutes = property(lambda self: self._get("retrain_minutes", 3, int),
+                               lambda self, v: self.q.setValue("retrain_minutes", int(v)))
+    retrain_epochs = property(lambda self: self._get("retrain_epochs", 0, int),
+                              lambda self, v: self.q.setValue("retrain_epochs", int(v)))
     device = property(lambda self: self._get("device", "auto", str), lambda self, v: self.q.setValue("device", str(v)))
 
     def save_window(self, geometry: QByteArray, state: QByteArray) -> None:

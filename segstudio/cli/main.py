@@ -11,8 +11,10 @@ loudly, it is never skipped. The CLI never imports ``segstudio.app``;
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import sys
+from pathlib import Path
 
 import segstudio
 from segstudio.cli.common import CliError  # re-exported: sub-commands raise it, run_cli reports it
@@ -38,6 +40,16 @@ def is_cli_invocation(argv: list[str]) -> bool:
     """True when ``argv`` starts with a sub-command or a global flag; anything
     else (nothing, a folder, ``--self-test``) is for the app."""
     return bool(argv) and (argv[0] in COMMANDS or argv[0] in GLOBAL_FLAGS)
+
+
+def unknown_word_message(word: str) -> str:
+    """What to say when ``segstudio WORD`` is neither a command nor a folder: the commands,
+    and the closest one when the word looks like a typo."""
+    close = difflib.get_close_matches(word, list(COMMANDS), n=1, cutoff=0.6)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    kind = "a file, not a folder" if Path(word).exists() else "neither a command nor a folder"
+    return (f"'{word}' is {kind}.{hint} Commands: {', '.join(COMMANDS)} (segstudio COMMAND --help); "
+            "or segstudio [FOLDER] to open the app.")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,4 +87,4 @@ def run_cli(argv: list[str]) -> int:
         return 130
 
 
-__all__ = ["COMMANDS", "GLOBAL_FLAGS", "CliError", "build_parser", "is_cli_invocation", "run_cli", "segstudio"]
+__all__ = ["COMMANDS", "GLOBAL_FLAGS", "CliError", "build_parser", "is_cli_invocation", "run_cli", "unknown_word_message", "segstudio"]

@@ -42,6 +42,7 @@ from __future__ import annotations
 import errno
 import io
 import json
+import logging
 import os
 import time
 from collections import Counter
@@ -56,6 +57,8 @@ from segstudio.core.imageio import PROJECT_DIR_NAME, list_images
 from segstudio.core.labels import CAMVID, LabelSet, LabelSetError
 from segstudio.core.maskio import MaskFormatError, read_index_png, write_index_png
 from segstudio.core.session_lock import owner_is_alive, read_lock, write_lock
+
+log = logging.getLogger(__name__)
 
 STATE_VERSION = 1
 
@@ -203,11 +206,15 @@ class Project:
                 since = 0.0
             saved = [k for k in self.keys if self.mask_path(k).exists()]
             during = sum(1 for k in saved if _mtime(self.mask_path(k)) >= since)
+            by_status = {s: sum(1 for k in saved if self.status(k) == s) for s in ImageStatus}
+            # Every mask on disk is what survived, not only those of the last session: count them all, by status.
             self.recovery_message = (
-                f"SegStudio did not close normally last time; recovered {during} edited mask(s) "
-                f"saved before the crash ({len(saved)} mask(s) in all). Edits from the last "
-                "seconds before the crash may be missing."
+                f"SegStudio did not close normally last time; recovered {len(saved)} saved mask(s) "
+                f"({by_status[ImageStatus.EDITED]} edited, {by_status[ImageStatus.REVIEWED]} reviewed, "
+                f"{by_status[ImageStatus.PREDICTED]} predicted; {during} saved during that session). "
+                "Edits from the last seconds before it stopped may be missing."
             )
+            log.warning("%s: %s", self.folder, self.recovery_message)
             self.warnings.append(self.recovery_message)
         if self.writable:
             try:

@@ -139,10 +139,11 @@ class EditingSession:
         return doc
 
     def open_image(self, key: str) -> ImageDocument | None:
-        """Makes ``key`` the current image; ``None`` (current unchanged) when it cannot be read."""
+        """Makes ``key`` the current image; ``None`` when it cannot be read: then no image is
+        current (the user sees why, and no edit may land on the image shown before)."""
         doc = self.document(key)
+        self.doc = doc
         if doc is not None:
-            self.doc = doc
             self.project.current = key
         return doc
 
@@ -206,11 +207,15 @@ class EditingSession:
         if step is None or self.doc is None:
             return
         self.doc.counts_step(step)
+        step.status_before = self.project.status(self.doc.key).value
         self._after_edit(self.doc, MaskChange(self.doc.key, "edit", step.rect, step))
+        step.status_after = self.project.status(self.doc.key).value
 
     def set_pixels(self, rect: Rect, values) -> None:
         """Writes ``values`` (a scalar or an array of the rect's shape) into ``rect`` of the
         current mask as one undo step, like a tool (scripts, smart tools)."""
+        if self.doc is None:
+            return
         y0, x0, y1, x1 = rect
         self.history.begin(self.mask)
         self.history.record_before(rect)
@@ -262,12 +267,15 @@ class EditingSession:
         doc = self.doc
         if doc is None or doc.history.in_stroke:
             return None
-        step = doc.history.peek_undo() if kind == "undo" else doc.history.peek_redo()
+        step = doc.history.next_step(kind)
         rect = doc.history.undo(doc.mask) if kind == "undo" else doc.history.redo(doc.mask)
-        if rect is not None:
-            doc.counts_changed()
-            self.region_changed(rect)
-            self._after_edit(doc, MaskChange(doc.key, kind, rect, step))
+        if rect is None:
+            return None
+        doc.counts_changed()
+        self.region_changed(rect)
+        # The status the image had around this step: all edits undone = the earlier status again.
+        status = step.status_before if kind == "undo" else step.status_after
+        self._after_edit(doc, MaskChange(doc.key, kind, rect, step), None if status is None else ImageStatus(status))
         return rect
 
     def mark_reviewed(self) -> None:
@@ -279,12 +287,15 @@ class EditingSession:
         self.on_save_needed()
         self.on_changed(MaskChange(self.doc.key, "status"))
 
-    def _after_edit(self, doc: ImageDocument, change: MaskChange) -> None:
-        """The rules after every user edit (tools, undo, redo): one place to add more."""
+    def _after_edit(self, doc: ImageDocument, change: MaskChange, status: ImageStatus | None = None) -> None:
+        """The rules after every user edit (tools, undo, redo): one place to add more.
+
+        ``status``: the status an undo/redo returns the image to (default EDITED);
+        a review is never taken back by an edit or an undo."""
         self.effort.mask_changed(doc.key, doc.mask, change.kind, change.step)
         doc.mark_edited()
         if self.project.status(doc.key) != ImageStatus.REVIEWED:
-            self.project.set_status(doc.key, ImageStatus.EDITED)
+            self.project.set_status(doc.key, status or ImageStatus.EDITED)
         self.on_save_needed()
         self.on_changed(change)
 
@@ -319,7 +330,10 @@ class EditingSession:
         if confidence is not None and np.shape(confidence) != mask.shape:
             log.warning("confidence for %s has shape %s, mask %s; dropped", key, np.shape(confidence), mask.shape)
             confidence = None
+        status_before = self.project.status(key).value
         step = doc.history.apply_whole(doc.mask, mask)  # one undoable step (diff bbox only)
+        if step is not None:
+            step.status_before, step.status_after = status_before, ImageStatus.PREDICTED.value
         doc.counts_step(step)
         doc.confidence = confidence
         doc.mark_edited()

@@ -53,6 +53,10 @@ class UndoStep:
     rect: Rect
     before: np.ndarray
     after: np.ndarray
+    # The image's status (``ImageStatus`` value) before and after the step, set by the
+    # editing session: undoing every edit gives the image its earlier status back.
+    status_before: str | None = None
+    status_after: str | None = None
 
     @property
     def nbytes(self) -> int:
@@ -206,13 +210,10 @@ class UndoHistory:
     def can_redo(self) -> bool:
         return bool(self._redo)
 
-    def peek_undo(self) -> UndoStep | None:
-        """The step ``undo`` would revert next (``None``: none), left in place."""
-        return self._undo[-1] if self._undo else None
-
-    def peek_redo(self) -> UndoStep | None:
-        """The step ``redo`` would re-apply next (``None``: none), left in place."""
-        return self._redo[-1] if self._redo else None
+    def next_step(self, kind: str) -> UndoStep | None:
+        """The step ``undo`` ("undo") or ``redo`` ("redo") would apply next, or None."""
+        steps = self._undo if kind == "undo" else self._redo
+        return steps[-1] if steps else None
 
     def undo(self, mask: np.ndarray) -> Rect | None:
         """Restores the last step's "before" patch; returns its rect or None."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,12 +35,19 @@ DEFAULT_CHOICE = "default"
 REGISTRY_PREFIX = "registry:"
 
 
+_RETRAINED_NAME = re.compile(r"model-(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})\d{2}\.safetensors")
+
+
 def choice_label(choice: str) -> str:
     """How a model choice is shown: the shipped model, "<name> (untrained)", or a file name."""
     if choice == DEFAULT_CHOICE:
         return "Shipped CamVid model"
     if choice.startswith(REGISTRY_PREFIX):
         return f"{choice[len(REGISTRY_PREFIX):]} (untrained)"
+    retrained = _RETRAINED_NAME.fullmatch(Path(choice).name)
+    if retrained:  # a version "Retrain on my labels" saved (app/retrain.py names them so)
+        y, mo, d, h, mi = retrained.groups()
+        return f"Retrained {y}-{mo}-{d} {h}:{mi}"
     return Path(choice).name
 
 

@@ -182,3 +182,16 @@ def test_file_list_thumbnails_and_status_filter(qtbot, window, image_folder):
     assert window.file_list.keys_in_view_order() == ["img2"]
     window.file_list.filter_combo.setCurrentIndex(0)
     assert window.file_list.next_key("img0", 1) == "img1"
+
+
+def test_an_image_whose_edits_are_all_undone_has_no_mask_again_after_reopening(qtbot, window, image_folder):
+    window.open_folder(image_folder)
+    window.session.set_pixels((0, 0, 5, 5), 3)
+    assert window.autosaver.save_now() and window.project.mask_path("img0").exists()
+    window.undo()
+    assert window.project.status("img0") == ImageStatus.NO_MASK
+    assert window.autosaver.save_now() and not window.project.mask_path("img0").exists()
+    window.close_project()
+    again = Project.open(image_folder)
+    assert again.status("img0") == ImageStatus.NO_MASK
+    again.close()

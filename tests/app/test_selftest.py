@@ -39,10 +39,12 @@ def test_self_test_passes_from_source(tmp_path):
     assert not (tmp_path / "cfg" / "SegStudio").exists()
 
 
-def test_self_test_through_launch_app(tmp_path):
-    """The same through ``segstudio.app.launch.launch_app(["--self-test"])`` directly."""
+def test_self_test_through_launch_app_with_no_display_at_all(tmp_path):
+    """The same through ``segstudio.app.launch.launch_app(["--self-test"])`` directly, with no
+    DISPLAY and no QT_QPA_PLATFORM: it must choose offscreen before QApplication exists."""
     model = tiny_model(tmp_path / "m.safetensors")
-    code = "import sys; from segstudio.app.launch import launch_app; sys.exit(launch_app(['--self-test']))"
+    code = ("import os, sys; [os.environ.pop(k, None) for k in ('DISPLAY', 'WAYLAND_DISPLAY', 'QT_QPA_PLATFORM')]; "
+            "from segstudio.app.launch import launch_app; sys.exit(launch_app(['--self-test']))")
     result = run_self_test(tmp_path, model, args=("-c", code))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "self-test passed" in result.stdout

@@ -47,7 +47,7 @@ def test_crash_is_detected_and_corrupt_state_kept_aside(folder):
     (folder / ".segstudio" / "state.json").write_text("{broken")
     again = Project.open(folder)
     assert again.recovered_from_crash
-    assert any("recovered 1" in w for w in again.warnings)
+    assert any("recovered 1 saved mask(s) (1 edited" in w for w in again.warnings)
     assert any("unreadable" in w for w in again.warnings)
     assert again.status("img0") == ImageStatus.EDITED  # a mask without state is treated as the user's
     assert list((folder / ".segstudio").glob("state.json.corrupt-*"))

@@ -62,7 +62,7 @@ def test_crash_recovery_message_counts_masks_of_the_crashed_session(folder):
     (folder / ".segstudio" / "masks" / ".img2.png.abc.tmp").write_bytes(b"half")
     again = Project.open(folder)
     assert again.recovered_from_crash
-    assert "recovered 2 edited mask(s) saved before the crash" in again.recovery_message
+    assert "recovered 2 saved mask(s) (2 edited, 0 reviewed, 0 predicted; 2 saved during that session)" in again.recovery_message
     assert again.recovery_message in again.warnings
     assert again.status("img1") == ImageStatus.EDITED
     assert not list((folder / ".segstudio" / "masks").glob(".*.tmp"))
@@ -187,3 +187,19 @@ def test_export_writes_exif_rotated_images_upright_beside_their_masks(tmp_path):
         assert upright.size == (20, 40) and "exif" not in upright.info
     with Image.open(tmp_path / "out" / "labels" / "rotated.png") as label:
         assert label.size == upright.size
+
+
+def test_recovery_counts_every_mask_that_survived_not_only_the_last_sessions(folder):
+    first = Project.open(folder)
+    first.save_mask("img0", np.zeros((6, 8), np.uint8))
+    first.set_status("img0", ImageStatus.REVIEWED)
+    first.save_mask("img1", np.zeros((6, 8), np.uint8))
+    first.set_status("img1", ImageStatus.EDITED)
+    first.close()  # a clean session, an hour earlier
+    for mask in (folder / ".segstudio" / "masks").glob("*.png"):
+        os.utime(mask, (mask.stat().st_atime - 3600, mask.stat().st_mtime - 3600))
+    second = Project.open(folder)
+    second.save_state()  # then killed without touching a mask
+    again = Project.open(folder)
+    assert "recovered 2 saved mask(s) (1 edited, 1 reviewed, 0 predicted; 0 saved during that session)" in (
+        again.recovery_message)

@@ -41,7 +41,9 @@ def test_an_unreadable_image_is_reported_and_stays_unopened(session):
     session.on_load_error = lambda key, message: errors.append(key)
     session.open_image("img0")
     assert session.open_image("img1") is None
-    assert errors == ["img1"] and session.current_key == "img0"
+    assert errors == ["img1"] and session.current_key is None  # never the image shown before
+    session.set_pixels((0, 0, 2, 2), 3)  # no current image: nothing to edit
+    assert session.mask_for("img0").max() != 3 and session.project.status("img0") == ImageStatus.NO_MASK
 
 
 def test_a_tool_edit_is_one_undo_step_and_makes_the_image_edited(session):
@@ -156,3 +158,26 @@ def test_reset_documents_forgets_the_open_image(session):
     session.open_image("img0")
     session.reset_documents()
     assert session.doc is None and len(session.documents) == 0
+
+
+def test_undoing_every_edit_gives_the_image_its_earlier_status_back(session):
+    session.open_image("img0")
+    assert session.status("img0") == ImageStatus.NO_MASK
+    session.set_pixels((0, 0, 2, 2), 3)
+    session.set_pixels((2, 2, 4, 4), 4)
+    session.undo()
+    assert session.status("img0") == ImageStatus.EDITED  # one edit left
+    session.undo()
+    assert session.status("img0") == ImageStatus.NO_MASK
+    session.redo()
+    assert session.status("img0") == ImageStatus.EDITED
+    session.undo()
+    predicted = np.full(session.mask.shape, 5, np.uint8)
+    assert session.apply_prediction("img0", predicted)
+    session.set_pixels((0, 0, 2, 2), 3)
+    session.undo()
+    assert session.status("img0") == ImageStatus.PREDICTED  # back to the model's mask
+    session.set_pixels((0, 0, 2, 2), 3)
+    session.mark_reviewed()
+    session.undo()
+    assert session.status("img0") == ImageStatus.REVIEWED  # a review is not taken back by undo
