@@ -48,6 +48,7 @@ def test_reassign_changes_open_and_saved_masks_with_a_preview_and_undo(qtbot, op
     project.set_status("img2", ImageStatus.REVIEWED)
     img2_bytes = project.mask_path("img2").read_bytes()
     dialog = open_reassign_dialog(opened)
+    qtbot.addWidget(dialog)  # closed at teardown: a modal dialog left open blocks later windows
     with qtbot.waitSignal(dialog.preview_ready, timeout=5000) as preview:
         dialog.from_combo.setCurrentIndex(2)
         dialog.to_combo.setCurrentIndex(7)
@@ -71,6 +72,7 @@ def test_a_protected_class_is_not_reassigned(qtbot, opened):
     prefill(opened, "img0", split_mask())
     opened.palette.set_protected(frozenset({2}))
     dialog = open_reassign_dialog(opened)
+    qtbot.addWidget(dialog)  # closed at teardown: a modal dialog left open blocks later windows
     dialog.from_combo.setCurrentIndex(2)
     dialog.to_combo.setCurrentIndex(7)
     assert not dialog.apply_button.isEnabled() and "protected" in dialog.preview_label.text()
@@ -84,6 +86,7 @@ def test_only_the_selected_images_when_asked(qtbot, opened):
         project.save_mask(key, split_mask())
     opened.selected_keys = lambda: ["img2"]
     dialog = open_reassign_dialog(opened)
+    qtbot.addWidget(dialog)  # closed at teardown: a modal dialog left open blocks later windows
     dialog.selected_radio.setChecked(True)
     with qtbot.waitSignal(dialog.preview_ready, timeout=5000) as preview:
         dialog.from_combo.setCurrentIndex(2)
