@@ -134,17 +134,16 @@ def test_edge_polygon_with_background_maps_still_draws_straight_sides(session):
 def test_superpixel_brush_paints_whole_superpixels_and_respects_protection(session):
     session.pick_class(2)
     session.brush_radius = 5.0
-    session.set_pixels((0, 0, H, 5), 9)
+    session.set_pixels((28, 38, 33, 43), 9)  # under the stroke
     session.set_protected({9})
     tool = SuperpixelBrushTool(session)
-    tool.press((30, 40))
-    tool.move((30, 41))
-    tool.release((30, 41))
+    tool.press((30, 43))
+    tool.move((30, 44))
+    tool.release((30, 44))
     labels = superpixel_labels(scene(), 10)
     expected = np.full((H, W), VOID, np.uint8)
-    expected[:, :5] = 9
-    expected[(labels == labels[30, 40]) | (labels == labels[30, 41])] = 2
-    expected[:, :5] = 9
+    expected[(labels == labels[30, 43]) | (labels == labels[30, 44])] = 2
+    expected[28:33, 38:43] = 9
     np.testing.assert_array_equal(session.mask, expected)
     assert session.history.undo_count == 2
 
