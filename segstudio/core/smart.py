@@ -10,6 +10,7 @@ Rects are ``(y0, x0, y1, x1)``, half-open, like ``core.paint``'s.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -58,22 +59,44 @@ def superpixel_tile_key(yx: Sequence[float], size: int) -> tuple[int, int, int]:
     return int(yx[0]) // SUPERPIXEL_TILE, int(yx[1]) // SUPERPIXEL_TILE, int(size)
 
 
-def superpixel_tile(image: np.ndarray, key: tuple[int, int, int]) -> tuple[Rect, np.ndarray]:
-    """The tile's rect and its superpixel labels: the work a background job does once per tile."""
+def superpixel_tile(image: np.ndarray, key: tuple[int, int, int]) -> SuperpixelTile:
+    """A tile's superpixels: the work a background job does once per tile."""
     ty, tx, size = key
     rect = clip_rect((ty * SUPERPIXEL_TILE, tx * SUPERPIXEL_TILE,
                       (ty + 1) * SUPERPIXEL_TILE, (tx + 1) * SUPERPIXEL_TILE), image.shape)
     y0, x0, y1, x1 = rect
-    return rect, superpixel_labels(image[y0:y1, x0:x1], size)
+    labels = superpixel_labels(image[y0:y1, x0:x1], size)
+    # Each superpixel's bounding box, so a mouse move touches only the pixels it paints.
+    n, flat = int(labels.max()) + 1, labels.ravel()
+    rows, cols = np.indices(labels.shape).reshape(2, -1)
+    boxes = np.empty((n, 4), np.int64)
+    boxes[:, :2] = labels.shape
+    boxes[:, 2:] = 0
+    np.minimum.at(boxes[:, 0], flat, rows)
+    np.minimum.at(boxes[:, 1], flat, cols)
+    np.maximum.at(boxes[:, 2], flat, rows + 1)
+    np.maximum.at(boxes[:, 3], flat, cols + 1)
+    return SuperpixelTile(rect, labels, boxes)
 
 
-def superpixels_under(rect: Rect, labels: np.ndarray, points_yx) -> np.ndarray | None:
-    """Bool region (the tile's shape) of the superpixels under ``points_yx`` inside the tile."""
-    y0, x0, y1, x1 = rect
-    ids = {int(labels[int(y) - y0, int(x) - x0]) for y, x in points_yx if y0 <= y < y1 and x0 <= x < x1}
-    if not ids:
-        return None
-    return np.isin(labels, list(ids))
+@dataclass(frozen=True)
+class SuperpixelTile:
+    rect: Rect  # in the image
+    labels: np.ndarray  # int32, the rect's shape
+    boxes: np.ndarray  # (n, 4) each label's (y0, x0, y1, x1) inside the tile
+
+    def region_under(self, points_yx) -> tuple[Rect, np.ndarray] | None:
+        """The superpixels under ``points_yx`` (those inside the tile): their bounding rect
+        in the image and a bool region over it."""
+        y0, x0, y1, x1 = self.rect
+        ids = sorted({int(self.labels[int(y) - y0, int(x) - x0]) for y, x in points_yx
+                      if y0 <= y < y1 and x0 <= x < x1})
+        if not ids:
+            return None
+        b = self.boxes[ids]
+        ly0, lx0, ly1, lx1 = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
+        region = np.isin(self.labels[ly0:ly1, lx0:lx1], ids)
+        return (y0 + int(ly0), x0 + int(lx0), y0 + int(ly1), x0 + int(lx1)), region
 
 
 def points_along(p0_yx, p1_yx, step: float) -> list[tuple[float, float]]:

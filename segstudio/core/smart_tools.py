@@ -26,7 +26,7 @@ import numpy as np
 from segstudio.core.paint import Rect, capsule_stamp, clip_rect, copy_region, paint_region
 from segstudio.core.smart import (
     LIVE_WIRE_TILE, LiveWire, class_region, connected_region, grabcut_in_box, points_along,
-    superpixel_tile, superpixel_tile_key, superpixels_under, tile_rect,
+    superpixel_tile, superpixel_tile_key, tile_rect,
 )
 from segstudio.core.tools import BrushTool, Tool, ToolContext, fill_shape
 
@@ -51,7 +51,7 @@ class SmartServices:
 
     run: Callable[[Callable[[], object], Callable[[object], None]], None] = run_now
     view_rect: Callable[[], Rect | None] = lambda: None  # None: the whole image
-    superpixel_cache: dict = field(default_factory=dict)  # (image id, tile key) -> (rect, labels)
+    superpixel_cache: dict = field(default_factory=dict)  # (image id, tile key) -> SuperpixelTile
 
 
 def _paint(ctx: SmartContext, rect: Rect, region: np.ndarray, source: np.ndarray | None = None) -> None:
@@ -205,7 +205,7 @@ class SuperpixelBrushTool(SmartTool):
             self._requested.discard(cache_key)
             cache = self.services.superpixel_cache
             cache[cache_key] = result
-            while len(cache) > MAX_CACHED_TILES:  # oldest first: 1 MB per tile
+            while len(cache) > MAX_CACHED_TILES:  # oldest first: ~1 MB per tile
                 cache.pop(next(iter(cache)))
             waiting = self._pending.pop(key, [])
             if self._last is None and self.ctx.history.in_stroke:
@@ -220,10 +220,10 @@ class SuperpixelBrushTool(SmartTool):
         self.services.run(lambda: superpixel_tile(image, key), done)
 
     def _paint_points(self, key, points) -> None:
-        rect, labels = self._tile(key)
-        region = superpixels_under(rect, labels, points)
-        if region is None:
+        found = self._tile(key).region_under(points)
+        if found is None:
             return
+        rect, region = found
         self.ctx.history.record_before(rect)
         changed = paint_region(self.ctx.mask, rect, region, self.ctx.current_class, self.ctx.protected)
         if changed is not None:
