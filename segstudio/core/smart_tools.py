@@ -51,7 +51,7 @@ class SmartServices:
 
     run: Callable[[Callable[[], object], Callable[[object], None]], None] = run_now
     view_rect: Callable[[], Rect | None] = lambda: None  # None: the whole image
-    superpixel_cache: dict = field(default_factory=dict)  # (image id, tile key) -> SuperpixelTile
+    superpixel_cache: dict = field(default_factory=dict)  # (id(image), tile key) -> (image, SuperpixelTile)
 
 
 def _paint(ctx: SmartContext, rect: Rect, region: np.ndarray, source: np.ndarray | None = None) -> None:
@@ -101,13 +101,13 @@ class EdgePolygonTool(SmartTool):
         self.anchors: list[tuple[float, float]] = []
         self.sides: list[list[tuple[float, float]]] = []  # sides[i]: anchor i -> anchor i+1
         self.wire: LiveWire | None = None
+        self._wire_image: np.ndarray | None = None  # the image the edge map was made from
         self._busy = False
-        self._generation = 0  # a job of a cancelled polygon is dropped
 
     def _side(self, yx) -> list[tuple[float, float]]:
         """The path from the last anchor to ``yx``: along edges when the map is ready, else straight."""
         wire = self.wire
-        if wire is not None and not self._busy and wire.anchor == self._anchor_px(-1):
+        if wire is not None and not self._busy and self._wire_image is self.ctx.image and wire.anchor == self._anchor_px(-1):
             path = wire.path_to(yx)
             if path:
                 return path
@@ -131,8 +131,9 @@ class EdgePolygonTool(SmartTool):
 
     def _start_map(self) -> None:
         if self._busy:
-            return  # the running job's result starts the next one
-        image, anchor, wire, gen = self.ctx.image, self._anchor_px(-1), self.wire, self._generation
+            return  # one job at a time on the edge map: its result starts the next one
+        image, anchor = self.ctx.image, self._anchor_px(-1)
+        wire = self.wire if self._wire_image is image else None
         self._busy = True
 
         def job():
@@ -142,12 +143,10 @@ class EdgePolygonTool(SmartTool):
             return w
 
         def done(result):
-            if gen != self._generation:
-                return
             self._busy = False
-            self.wire = result
-            if self.anchors and result.anchor != self._anchor_px(-1):
-                self._start_map()  # anchors were added while it ran: map from the newest
+            self.wire, self._wire_image = (result, image) if self.ctx.image is image else (None, None)
+            if self.anchors and (self.wire is None or self.wire.anchor != self._anchor_px(-1)):
+                self._start_map()  # anchors were added (or the image changed) while it ran
 
         self.services.run(job, done)
 
@@ -167,13 +166,7 @@ class EdgePolygonTool(SmartTool):
 
     def cancel(self) -> None:
         self.anchors, self.sides = [], []
-        self._generation += 1
-        self._busy = False
         super().cancel()
-
-    def deactivate(self) -> None:
-        self.cancel()
-        self.wire = None  # its edge map belongs to this image
 
 
 class SuperpixelBrushTool(SmartTool):
@@ -192,11 +185,12 @@ class SuperpixelBrushTool(SmartTool):
         return max(4, round(self.ctx.brush_radius * 2))
 
     def _tile(self, key):
-        return self.services.superpixel_cache.get((id(self.ctx.image), key))
+        entry = self.services.superpixel_cache.get((id(self.ctx.image), key))
+        return entry[1] if entry is not None and entry[0] is self.ctx.image else None  # ids are reused
 
     def _request(self, key) -> None:
         cache_key = (id(self.ctx.image), key)
-        if cache_key in self._requested or cache_key in self.services.superpixel_cache:
+        if cache_key in self._requested or self._tile(key) is not None:
             return
         self._requested.add(cache_key)
         image = self.ctx.image
@@ -204,7 +198,7 @@ class SuperpixelBrushTool(SmartTool):
         def done(result):
             self._requested.discard(cache_key)
             cache = self.services.superpixel_cache
-            cache[cache_key] = result
+            cache[cache_key] = (image, result)
             while len(cache) > MAX_CACHED_TILES:  # oldest first: ~1 MB per tile
                 cache.pop(next(iter(cache)))
             waiting = self._pending.pop(key, [])
