@@ -28,6 +28,13 @@ from segstudio.core.paint import Rect, boundaries, clip_rect
 LOW_CONFIDENCE = 128  # confidence (0..255) under which the uncertainty view marks a pixel
 
 
+def key_modifiers(modifiers) -> frozenset[str]:
+    """Qt's keyboard modifiers as the names the core tools read ("shift", "ctrl", "alt")."""
+    names = {Qt.KeyboardModifier.ShiftModifier: "shift", Qt.KeyboardModifier.ControlModifier: "ctrl",
+             Qt.KeyboardModifier.AltModifier: "alt"}
+    return frozenset(name for flag, name in names.items() if modifiers & flag)
+
+
 class OverlayItem(QGraphicsItem):
     """Draws the RGBA overlay buffer; only the exposed part is painted."""
 
@@ -247,7 +254,7 @@ class Canvas(QGraphicsView):
             self._pressed = True
             yx = self.image_pos(event.position().toPoint())
             self.on_pointer("press", yx)
-            self.tool.press(yx, event.modifiers())
+            self.tool.press(yx, key_modifiers(event.modifiers()))
             return
         super().mousePressEvent(event)
 

@@ -37,12 +37,12 @@ from segstudio.app.progress import ProgressArea
 from segstudio.app.reassign_dialog import install_reassign
 from segstudio.app.remembered import remember_current_class
 from segstudio.app.settings import Settings
+from segstudio.app.smart_tools import build_tools
 from segstudio.app.worker import WorkerRegistry
 from segstudio.core.documents import DocumentCache, ImageDocument
 from segstudio.core.labels import LabelSet, LabelSetError
 from segstudio.core.project import Project
 from segstudio.core.session import EditingSession, MaskChange
-from segstudio.core.tools import TOOL_CLASSES
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.palette)
 
     def _setup_tools(self) -> None:
-        self.tools = {cls.name: cls(self.session) for cls in TOOL_CLASSES}
+        self.tools = build_tools(self)  # core.tools and core.smart_tools
         build_tool_bar(self, self.tools, self.actions)
         self.size_spin.setValue(self.settings.brush_size)
         self.size_spin.valueChanged.connect(self._brush_size_changed)

@@ -47,6 +47,7 @@ class ImageDocument:
     mask: np.ndarray
     history: UndoHistory = field(default_factory=lambda: UndoHistory(max_steps=200))
     confidence: np.ndarray | None = None
+    prediction: np.ndarray | None = None  # the model's last mask of this image (smart tools)
     dirty: bool = False
     edit_generation: int = 0  # bumps on every edit; a save records which one it wrote
     saved_generation: int = 0

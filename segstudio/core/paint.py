@@ -57,6 +57,30 @@ def _apply(mask: np.ndarray, rect: Rect, shape_mask: np.ndarray, class_id: int, 
     return rect
 
 
+def paint_region(
+    mask: np.ndarray, rect: Rect, region: np.ndarray, class_id: int, protected: Iterable[int] = frozenset()
+) -> Rect | None:
+    """Writes ``class_id`` where the bool ``region`` (the shape of ``rect``) is set, protected classes kept."""
+    return _apply(mask, rect, region, class_id, protected)
+
+
+def copy_region(
+    mask: np.ndarray, source: np.ndarray, rect: Rect, region: np.ndarray, protected: Iterable[int] = frozenset()
+) -> Rect | None:
+    """Copies ``source``'s ids into ``mask`` where ``region`` is set (e.g. the model's mask
+    back into a brushed region), protected classes kept; returns ``rect`` if a pixel changed."""
+    y0, x0, y1, x1 = rect
+    sub, src = mask[y0:y1, x0:x1], source[y0:y1, x0:x1]
+    target = region & (sub != src)
+    allowed = _writable(sub, protected)
+    if allowed is not None:
+        target &= allowed
+    if not target.any():
+        return None
+    sub[target] = src[target]
+    return rect
+
+
 def capsule_stamp(rect: Rect, p0_yx: Sequence[float], p1_yx: Sequence[float], radius: float) -> np.ndarray:
     """Bool array over ``rect``: pixels whose centre lies within ``radius`` of segment p0-p1.
 

@@ -101,6 +101,7 @@ class Project:
         self.masks_dir = self.dir / "masks"
         self.confidence_dir = self.dir / "confidence"
         self.models_dir = self.dir / "models"
+        self.predictions_dir = self.dir / "predictions"  # the model's own masks, for "accept model here"
         self.images: list[Path] = []
         self.keys: list[str] = []
         self.state: dict = {}
@@ -328,6 +329,28 @@ class Project:
             return None
         try:
             return read_index_png(path, 256, shape)
+        except MaskFormatError:
+            return None
+
+    def save_prediction(self, key: str, mask: np.ndarray, encoded: bytes | None = None) -> None:
+        """Keeps the model's mask of ``key`` (index PNG, atomic) beside the user's edited one:
+        the smart tools pick regions of it and paint it back."""
+        if not self.writable:
+            raise SaveError(errno.EROFS, f"cannot save the prediction of {key}: the folder is read-only")
+        self.predictions_dir.mkdir(exist_ok=True)
+        path = self.predictions_dir / f"{key}.png"
+        if encoded is not None:
+            atomic_write_bytes(path, encoded)
+        else:
+            write_index_png(path, mask, self.labelset)
+
+    def load_prediction(self, key: str, shape: tuple[int, int] | None = None) -> np.ndarray | None:
+        """The model's last mask of ``key``, or None (absent, unreadable or of another size)."""
+        path = self.predictions_dir / f"{key}.png"
+        if not path.exists():
+            return None
+        try:
+            return read_index_png(path, self.labelset, shape)
         except MaskFormatError:
             return None
 

@@ -132,7 +132,8 @@ class EditingSession:
             return None
         if mask is None:
             mask = np.full(image.shape[:2], self.project.labelset.eraser_id, np.uint8)
-        doc = ImageDocument(key, image, mask, confidence=self.project.load_confidence(key))
+        doc = ImageDocument(key, image, mask, confidence=self.project.load_confidence(key),
+                            prediction=self.project.load_prediction(key, mask.shape))
         if doc.confidence is not None and doc.confidence.shape != mask.shape:
             doc.confidence = None
         self.documents.put(doc)
@@ -174,6 +175,15 @@ class EditingSession:
     @property
     def history(self) -> UndoHistory:
         return self.doc.history
+
+    @property
+    def image(self) -> np.ndarray:
+        return self.doc.image
+
+    @property
+    def prediction(self) -> np.ndarray | None:
+        """The model's last mask of the current image (kept beside the edited one), or None."""
+        return self.doc.prediction if self.doc is not None else None
 
     @property
     def eraser_id(self) -> int:
@@ -336,6 +346,7 @@ class EditingSession:
             step.status_before, step.status_after = status_before, ImageStatus.PREDICTED.value
         doc.counts_step(step)
         doc.confidence = confidence
+        doc.prediction = mask.copy()
         doc.mark_edited()
         self.project.set_status(key, ImageStatus.PREDICTED)
         self.effort.prefilled(key, doc.mask, model, encoded[0] if encoded is not None else None)
@@ -344,6 +355,7 @@ class EditingSession:
                 self.project.save_confidence(key, confidence, encoded=encoded[1] if encoded is not None else None)
             except OSError as exc:
                 log.warning("could not save confidence for %s: %s", key, exc)
+        self._keep_prediction(key, mask, encoded[0] if encoded is not None else None)
         self.on_save_needed()
         self.on_changed(MaskChange(key, "prediction", step.rect if step is not None else None, step))
         return True
@@ -363,7 +375,15 @@ class EditingSession:
                 self.project.save_confidence(key, None, encoded=confidence_png)
         except OSError:
             return False  # kept in memory instead; the autosaver retries
+        self._keep_prediction(key, mask, mask_png)
         self.project.set_status(key, ImageStatus.PREDICTED)
         self.on_save_needed()  # the state (statuses) is saved with the next autosave
         self.on_changed(MaskChange(key, "prediction"))
         return True
+
+    def _keep_prediction(self, key: str, mask: np.ndarray, encoded: bytes | None) -> None:
+        """Saves the model's mask beside the user's (regions of it are picked and painted back later)."""
+        try:
+            self.project.save_prediction(key, mask, encoded=encoded)
+        except OSError as exc:
+            log.warning("could not keep the prediction of %s: %s", key, exc)
