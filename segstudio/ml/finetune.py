@@ -105,8 +105,13 @@ def teacher_labels(checkpoint: LoadedCheckpoint, images: list[np.ndarray], devic
 
 def prepare_corrections(
     checkpoint: LoadedCheckpoint, images: dict, masks: dict, verified: dict | None, settings: FinetuneSettings,
-    device: torch.device,
+    device: torch.device, teachers: dict | None = None,
 ) -> CorrectionData:
+    """Splits the corrections and builds the training targets.
+
+    ``teachers`` caches the previous model's answer per key (it depends on
+    the image only), so continuous mode predicts each image once.
+    """
     keys = sorted(set(images) & set(masks))
     if not keys:
         raise ValueError("no corrected images to learn from: edit or review some masks first")
@@ -114,11 +119,13 @@ def prepare_corrections(
     labelset = checkpoint.labelset
     n, ignore = labelset.num_classes, labelset.ignore_index
     train_keys, holdout_keys, note = split_holdout(keys, settings.holdout_fraction, settings.previous_holdout)
-    teachers: dict = {}
-    needs_teacher = [k for k in train_keys if verified.get(k) is not None and not verified[k].all()]
+    teachers = {} if teachers is None else teachers
+    needs_teacher = [k for k in train_keys if verified.get(k) is not None and not verified[k].all()
+                     and k not in teachers]
     if settings.distill_weight > 0 and needs_teacher:
-        teachers = dict(zip(needs_teacher, teacher_labels(checkpoint, [images[k] for k in needs_teacher], device)))
-    targets = [corr.encode_targets(masks[k], verified.get(k), n, teachers.get(k)) for k in train_keys]
+        teachers.update(zip(needs_teacher, teacher_labels(checkpoint, [images[k] for k in needs_teacher], device)))
+    targets = [corr.encode_targets(masks[k], verified.get(k), n,
+                                   teachers.get(k) if settings.distill_weight > 0 else None) for k in train_keys]
     train_images = [images[k] for k in train_keys]
     resize = _resize_of(checkpoint)
     transform = build_train_transform(resize, None if resize else settings.crop, {"flip", "scale"},
