@@ -169,8 +169,52 @@ def merge_prediction(
     return new, (int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
 
 
+
+
+# --- what a retrain learns from -------------------------------------------------------------
+HOLDOUT_STATE_KEY = "retrain_holdout"  # project.state["settings"][...]: the last retrain's held-out keys
+
+
+def corrected_keys(project) -> list[str]:
+    """Keys a person worked on: edited or reviewed, or with verified pixels saved."""
+    from segstudio.core.project import ImageStatus
+
+    people = (ImageStatus.EDITED, ImageStatus.REVIEWED)
+    return [k for k in project.keys
+            if project.mask_path(k).exists() and (project.status(k) in people or has_verified(project, k))]
+
+
+def load_correction(project, key: str, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | None:
+    """(mask, verified) of a corrected image, or None when it has no verified pixel.
+
+    A mask saved before verified pixels were recorded (no file) counts as
+    all verified when its status is edited or reviewed (``legacy_verified``).
+    """
+    from segstudio.core.project import ImageStatus
+
+    mask = project.load_mask(key, shape)
+    if mask is None:
+        return None
+    if has_verified(project, key):
+        verified = load_verified(project, key, shape)
+    else:
+        verified = legacy_verified(shape, project.status(key) in (ImageStatus.EDITED, ImageStatus.REVIEWED))
+    return (mask, verified) if verified.any() else None
+
+
+def previous_holdout(project) -> list[str]:
+    value = project.state.get("settings", {}).get(HOLDOUT_STATE_KEY, [])
+    return [k for k in value if isinstance(k, str)] if isinstance(value, list) else []
+
+
+def remember_holdout(project, keys: list[str]) -> None:
+    """Keeps the held-out keys with the folder, so they stay held out in the next retrain."""
+    project.state.setdefault("settings", {})[HOLDOUT_STATE_KEY] = sorted(keys)
+
+
 __all__ = [
-    "VerifiedFormatError", "as_paintable", "delete_verified", "encode_verified_png", "has_verified",
-    "legacy_verified", "load_verified", "mark_reviewed", "mark_verified", "merge_prediction",
-    "read_verified_png", "save_verified", "verified_path",
+    "HOLDOUT_STATE_KEY", "VerifiedFormatError", "as_paintable", "corrected_keys", "delete_verified",
+    "encode_verified_png", "has_verified",
+    "legacy_verified", "load_correction", "load_verified", "mark_reviewed", "mark_verified", "merge_prediction",
+    "previous_holdout", "read_verified_png", "remember_holdout", "save_verified", "verified_path",
 ]
