@@ -27,7 +27,7 @@ from segstudio.core.imageio import read_image
 from segstudio.ml import corrective as corr
 from segstudio.ml.checkpoint import load_checkpoint
 from segstudio.ml.data import load_label_map, pair_files
-from segstudio.ml.finetune import FinetuneSettings, finetune, teacher_labels
+from segstudio.ml.finetune import FinetuneSettings, average_weights, finetune, teacher_labels
 
 CELL = 64
 
@@ -71,6 +71,9 @@ def main() -> None:
     p.add_argument("--distill", type=float, default=FinetuneSettings.distill_weight)
     p.add_argument("--encoder-lr", type=float, default=FinetuneSettings.encoder_lr_factor)
     p.add_argument("--lr", type=float, default=FinetuneSettings.lr)
+    p.add_argument("--shares", default="1",
+                   help="also judge base + share x (fine-tuned - base) for these shares (weight averaging), post hoc")
+    p.add_argument("--warmup", type=int, default=FinetuneSettings.warmup_steps)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     loaded = load_checkpoint(args.model)
@@ -101,7 +104,8 @@ def main() -> None:
         for minutes in (float(m) for m in args.minutes.split(",")):
             settings = FinetuneSettings(
                 minutes=minutes, threads=args.threads, lr=args.lr, freeze_batchnorm=not args.no_freeze_bn,
-                class_balanced=not args.no_balance, distill_weight=args.distill, encoder_lr_factor=args.encoder_lr)
+                class_balanced=not args.no_balance, distill_weight=args.distill, encoder_lr_factor=args.encoder_lr,
+                warmup_steps=args.warmup)
             events = finetune(loaded, images, masks, settings, torch.device("cpu"), verified=verified or None)
             while True:
                 try:
@@ -111,15 +115,17 @@ def main() -> None:
                     break
             model = loaded.model
             saved = {k: v.clone() for k, v in model.state_dict().items()}
-            model.load_state_dict(result.state_dict)
-            after = route_metrics(model, [frames[i] for i in rest], [truths[i] for i in rest], loaded)
+            for share in (float(s) for s in args.shares.split(",")):
+                model.load_state_dict(average_weights(saved, result.state_dict, share))
+                after = route_metrics(model, [frames[i] for i in rest], [truths[i] for i in rest], loaded)
+                changes, worst, worst_name = per_class(base, after, names)
+                held = (f"{result.before['mean_iou']:.3f} -> {result.after['mean_iou']:.3f} on "
+                        f"{len(result.holdout_keys)} ({'offered' if result.improved else 'refused: ' + result.verdict.message})")
+                label = variant if share == 1.0 else f"{variant}, share {share:g}"
+                print(f"| {label} | {minutes:g} min | {result.steps} | {held} | {base['mean_iou']:.3f} -> "
+                      f"{after['mean_iou']:.3f} | {after['mean_iou'] - base['mean_iou']:+.3f} | {worst_name} "
+                      f"{worst:+.3f} | {changes} |", flush=True)
             model.load_state_dict(saved)
-            changes, worst, worst_name = per_class(base, after, names)
-            held = (f"{result.before['mean_iou']:.3f} -> {result.after['mean_iou']:.3f} on {len(result.holdout_keys)}"
-                    f" ({'offered' if result.improved else 'refused: ' + result.verdict.message})")
-            print(f"| {variant} | {minutes:g} min | {result.steps} | {held} | {base['mean_iou']:.3f} -> "
-                  f"{after['mean_iou']:.3f} | {after['mean_iou'] - base['mean_iou']:+.3f} | {worst_name} {worst:+.3f} "
-                  f"| {changes} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -108,7 +108,7 @@ def continuous_training(
     best_model = copy.deepcopy(checkpoint.model).to(device)
     teachers: dict = {}  # the starting model's answer per key, for distillation
     holdout: tuple[str, ...] = tuple(settings.previous_holdout)
-    data = best_cms = optimizer = criterion = batches = None
+    data = best_cms = optimizer = scheduler = criterion = batches = None
     round_no = step = 0
     while not should_stop():
         corrections = list_corrections()
@@ -130,7 +130,7 @@ def continuous_training(
         holdout = tuple(data.holdout_keys)
         best = corr.metrics_of(best_cms, n, ignore)
         if optimizer is None:  # kept across rounds: Adam's moments stay meaningful
-            criterion, optimizer = build_training(model, data, labelset, settings)
+            criterion, optimizer, scheduler = build_training(model, data, labelset, settings)
         else:
             criterion = build_training(model, data, labelset, settings)[0]  # class balance of the new data
         loader = DataLoader(data.train_set, batch_size=min(settings.batch_size, len(data.train_set)), shuffle=True,
@@ -146,6 +146,7 @@ def continuous_training(
                 continue
             loss = corr.corrective_step(model, optimizer, criterion, image_t, target_t, device, amp,
                                         settings.freeze_batchnorm)
+            scheduler.step()
             step += 1
             yield ContinuousProgress(round_no, step, loss, len(data.train_keys), len(data.holdout_keys),
                                      best["mean_iou"])

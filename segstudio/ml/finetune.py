@@ -51,6 +51,12 @@ class FinetuneSettings:
     class_balanced: bool = True
     distill_weight: float = 0.5
     encoder_lr_factor: float = 0.3
+    # Adam's first steps move every weight by about the full learning rate
+    # whatever the gradient; a short linear warm-up keeps them small.
+    warmup_steps: int = 10
+    # The offered weights: base + share x (fine-tuned - base) (weight-space
+    # averaging, WiSE-FT); 1.0 offers the fine-tuned weights as they are.
+    fine_tuned_share: float = 1.0
     max_class_drop: float = 0.02
 
 
@@ -143,7 +149,7 @@ def _resize_of(checkpoint: LoadedCheckpoint) -> tuple[int, int] | None:
 
 
 def build_training(model, data: CorrectionData, labelset, settings: FinetuneSettings):
-    """(criterion, optimizer) of a corrective fine-tune."""
+    """(criterion, optimizer, scheduler) of a corrective fine-tune (the scheduler warms the rates up)."""
     n, ignore = labelset.num_classes, labelset.ignore_index
     weights = None
     if settings.class_balanced:
@@ -151,7 +157,9 @@ def build_training(model, data: CorrectionData, labelset, settings: FinetuneSett
     criterion = corr.CorrectiveLoss(n, ignore, weights, settings.distill_weight)
     optimizer = torch.optim.AdamW(corr.param_groups(model, settings.lr, settings.encoder_lr_factor),
                                   lr=settings.lr, weight_decay=1e-4)
-    return criterion, optimizer
+    warmup = max(1, settings.warmup_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+    return criterion, optimizer, scheduler
 
 
 def check(model, data: CorrectionData, checkpoint: LoadedCheckpoint, device) -> list[np.ndarray]:
@@ -182,7 +190,7 @@ def finetune(
     if should_stop():
         return None
     started = time.monotonic()  # the budget is training time; the checks come on top
-    criterion, optimizer = build_training(model, data, labelset, settings)
+    criterion, optimizer, scheduler = build_training(model, data, labelset, settings)
     loader = DataLoader(data.train_set, batch_size=min(settings.batch_size, len(data.train_set)), shuffle=True,
                         generator=torch.Generator().manual_seed(settings.seed))
     budget_s = settings.minutes * 60 if settings.minutes else None
@@ -195,6 +203,7 @@ def finetune(
         for step_in_epoch, (image_t, target_t) in enumerate(loader, start=1):
             loss = corr.corrective_step(model, optimizer, criterion, image_t, target_t, device, amp,
                                         settings.freeze_batchnorm)
+            scheduler.step()
             step += 1
             elapsed = time.monotonic() - started
             # Whichever limit comes first ends it: progress is the further along of the two.
@@ -214,6 +223,9 @@ def finetune(
             metrics = corr.metrics_of(check(model, data, checkpoint, device), n, ignore)
             yield FinetuneProgress("validating", step, epoch, loss, time.monotonic() - started,
                                    fraction or 0.0, val_miou=metrics["mean_iou"])
+    if settings.fine_tuned_share != 1.0:
+        model.load_state_dict(average_weights(checkpoint.model.state_dict(), model.state_dict(),
+                                              settings.fine_tuned_share))
     after_cms = check(model, data, checkpoint, device)
     after = corr.metrics_of(after_cms, n, ignore)
     verdict = judge(before, after, list(labelset.names), settings.max_class_drop)
@@ -226,6 +238,15 @@ def finetune(
         elapsed_s=time.monotonic() - started, verdict=verdict,
         uncertainty=iou_uncertainty(before_cms, after_cms, n, ignore, seed=settings.seed),
     )
+
+
+def average_weights(base: dict, tuned: dict, share: float) -> dict:
+    """base + share x (tuned - base) for float tensors; the rest (BatchNorm counters) from ``tuned``."""
+    out = {}
+    for name, value in tuned.items():
+        start = base[name].to(value.device)
+        out[name] = start + share * (value - start) if value.is_floating_point() else value
+    return out
 
 
 def delta_table(result: FinetuneResult, class_names: list[str]) -> str:
