@@ -53,7 +53,7 @@ class FinetuneSettings:
     encoder_lr_factor: float = 0.3
     # Adam's first steps move every weight by about the full learning rate
     # whatever the gradient; a short linear warm-up keeps them small.
-    warmup_steps: int = 10
+    warmup_steps: int = 3
     # The offered weights: base + share x (fine-tuned - base) (weight-space
     # averaging, WiSE-FT); 1.0 offers the fine-tuned weights as they are.
     fine_tuned_share: float = 1.0
