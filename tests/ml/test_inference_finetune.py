@@ -5,7 +5,7 @@ from torch import nn
 
 from segstudio.core.labels import CAMVID
 from segstudio.ml.checkpoint import LoadedCheckpoint, save_checkpoint
-from segstudio.ml.finetune import FinetuneSettings, finetune, split_holdout
+from segstudio.ml.finetune import FinetuneSettings, finetune
 from segstudio.ml.inference import Predictor
 from segstudio.ml.models.registry import build_model, model_config
 
@@ -74,15 +74,6 @@ def scenes(seed: int, count: int, height: int, width: int):
     return {k: v[0] for k, v in pairs.items()}, {k: v[1] for k, v in pairs.items()}
 
 
-def test_holdout_split_is_fixed_and_never_empty():
-    keys = [f"img{i}" for i in range(20)]
-    train, hold, _ = split_holdout(keys, 0.2)
-    assert hold and train and not set(hold) & set(train)
-    assert split_holdout(list(reversed(keys)), 0.2)[1] == hold
-    train, hold, note = split_holdout(["a", "b"], 0.2)
-    assert len(hold) == 1 and len(train) == 1 and "noisy" in note
-
-
 def test_finetune_raises_held_out_iou_and_leaves_the_model_untouched(tmp_path):
     images, masks = scenes(seed=1, count=10, height=48, width=64)
     config = model_config("unet-bn", base_width=8, depth=2)
@@ -145,33 +136,3 @@ def test_the_first_of_the_time_budget_and_the_epoch_limit_ends_it(minutes, epoch
         assert last_epoch < 10 and training[-1].elapsed_s >= 0.03
     fractions = [e.fraction for e in training]
     assert fractions == sorted(fractions) and 0.0 < fractions[0] <= 1.0
-
-
-def test_held_out_images_are_split_into_tiles_that_cover_them_exactly():
-    from segstudio.ml.finetune import split_into_tiles
-
-    image = np.arange(50 * 70 * 3, dtype=np.uint32).reshape(50, 70, 3).astype(np.uint8)
-    mask = (np.arange(50 * 70).reshape(50, 70) % 12).astype(np.uint8)
-    small = np.zeros((10, 10, 3), np.uint8), np.zeros((10, 10), np.uint8)
-    tiles, masks = split_into_tiles([image, small[0]], [mask, small[1]], 32)
-    assert [m.shape for m in masks] == [(32, 32), (32, 32), (32, 6), (18, 32), (18, 32), (18, 6), (10, 10)]
-    assert sum(m.size for m in masks[:6]) == mask.size
-    assert np.array_equal(np.bincount(np.concatenate([m.ravel() for m in masks[:6]])), np.bincount(mask.ravel()))
-    assert all(t.shape[:2] == m.shape for t, m in zip(tiles, masks))
-
-
-def test_finetune_checks_big_held_out_images_in_tiles(monkeypatch):
-    import segstudio.ml.finetune as ft
-
-    monkeypatch.setattr(ft, "EVAL_TILE", 24)
-    seen = []
-    real = ft.evaluate
-    monkeypatch.setattr(ft, "evaluate", lambda model, loader, *a, **k: seen.append(
-        [tuple(x.shape[-2:]) for x, _ in loader]) or real(model, loader, *a, **k))
-    images, masks = scenes(seed=4, count=5, height=40, width=48)
-    config = model_config("unet", base_width=4, depth=2)
-    checkpoint = LoadedCheckpoint(build_model(config).eval(), config, CAMVID, train_size={"mode": "native"})
-    _, result = _run_to_end(finetune(checkpoint, images, masks, FinetuneSettings(minutes=None, epochs=1, crop=(24, 24)),
-                                     torch.device("cpu")))
-    assert result is not None and seen
-    assert all(max(shape) <= 24 for shape in seen[0]) and len(seen[0]) == 4 * len(result.holdout_keys)
