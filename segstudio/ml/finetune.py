@@ -58,6 +58,9 @@ class FinetuneSettings:
     # averaging, WiSE-FT); 1.0 offers the fine-tuned weights as they are.
     fine_tuned_share: float = 1.0
     max_class_drop: float = 0.02
+    # Held-out checks during the run, for the progress display only; their
+    # time does not count against ``minutes``.
+    progress_checks: int = 1
 
 
 @dataclass
@@ -99,6 +102,8 @@ class CorrectionData:
     train_targets: list[np.ndarray]
     held_images: list[np.ndarray]
     held_truths: list[np.ndarray]
+    # Per held-out image: the previous model's answer on its unverified pixels (None: all verified).
+    held_agreements: list = field(default_factory=list)
 
 
 def teacher_labels(checkpoint: LoadedCheckpoint, images: list[np.ndarray], device: torch.device) -> list[np.ndarray]:
@@ -113,7 +118,12 @@ def prepare_corrections(
     checkpoint: LoadedCheckpoint, images: dict, masks: dict, verified: dict | None, settings: FinetuneSettings,
     device: torch.device, teachers: dict | None = None,
 ) -> CorrectionData:
-    """Splits the corrections and builds the training targets.
+    """Splits the corrections and builds the training targets and the held-out truths.
+
+    Held out are fully verified images when there are enough
+    (``ml.holdout.split_holdout``); a partly verified held-out image is
+    judged on its verified pixels and, elsewhere, on agreement with the
+    previous model (``ml.corrective.agreement_truth``), so forgetting shows.
 
     ``teachers`` caches the previous model's answer per key (it depends on
     the image only), so continuous mode predicts each image once.
@@ -124,11 +134,16 @@ def prepare_corrections(
     verified = verified or {}
     labelset = checkpoint.labelset
     n, ignore = labelset.num_classes, labelset.ignore_index
-    train_keys, holdout_keys, note = split_holdout(keys, settings.holdout_fraction, settings.previous_holdout)
+    complete = [k for k in keys if verified.get(k) is None or verified[k].all()]
+    train_keys, holdout_keys, note = split_holdout(keys, settings.holdout_fraction, settings.previous_holdout,
+                                                   complete)
     teachers = {} if teachers is None else teachers
-    needs_teacher = [k for k in train_keys if verified.get(k) is not None and not verified[k].all()
-                     and k not in teachers]
-    if settings.distill_weight > 0 and needs_teacher:
+    partial = {k for k in keys if verified.get(k) is not None and not verified[k].all()}
+    # The held-out check always needs the previous answer on a partial image (ml.corrective.agreement_truth);
+    # training needs it only for distillation.
+    needs_teacher = [k for k in (holdout_keys + (train_keys if settings.distill_weight > 0 else []))
+                     if k in partial and k not in teachers]
+    if needs_teacher:
         teachers.update(zip(needs_teacher, teacher_labels(checkpoint, [images[k] for k in needs_teacher], device)))
     targets = [corr.encode_targets(masks[k], verified.get(k), n,
                                    teachers.get(k) if settings.distill_weight > 0 else None) for k in train_keys]
@@ -140,6 +155,7 @@ def prepare_corrections(
         train_keys, holdout_keys, note, ArraySegmentation(train_images, targets, transform), targets,
         [images[k] for k in holdout_keys],
         [corr.verified_only(masks[k], verified.get(k), ignore) for k in holdout_keys],
+        [corr.agreement_truth(verified.get(k), teachers.get(k), ignore) for k in holdout_keys],
     )
 
 
@@ -164,7 +180,8 @@ def build_training(model, data: CorrectionData, labelset, settings: FinetuneSett
 
 def check(model, data: CorrectionData, checkpoint: LoadedCheckpoint, device) -> list[np.ndarray]:
     """Per-image confusion matrices of ``model`` on the held-out corrections."""
-    return corr.confusion_per_image(checkpoint, model, data.held_images, data.held_truths, device)
+    return corr.confusion_per_image(checkpoint, model, data.held_images, data.held_truths, device,
+                                    data.held_agreements)
 
 
 def finetune(
@@ -189,7 +206,8 @@ def finetune(
     before = corr.metrics_of(before_cms, n, ignore)
     if should_stop():
         return None
-    started = time.monotonic()  # the budget is training time; the checks come on top
+    started = time.monotonic()
+    checking_s = 0.0  # time spent on progress checks: the budget is training time only
     criterion, optimizer, scheduler = build_training(model, data, labelset, settings)
     loader = DataLoader(data.train_set, batch_size=min(settings.batch_size, len(data.train_set)), shuffle=True,
                         generator=torch.Generator().manual_seed(settings.seed))
@@ -197,6 +215,7 @@ def finetune(
     max_epochs = settings.epochs or (10_000 if budget_s else 10)
     step = epoch = 0
     loss = fraction = None
+    checks_done = 0
     stop = False
     while epoch < max_epochs and not stop:
         epoch += 1
@@ -205,7 +224,7 @@ def finetune(
                                         settings.freeze_batchnorm)
             scheduler.step()
             step += 1
-            elapsed = time.monotonic() - started
+            elapsed = time.monotonic() - started - checking_s
             # Whichever limit comes first ends it: progress is the further along of the two.
             by_time = elapsed / budget_s if budget_s else 0.0
             by_epochs = 0.0
@@ -219,10 +238,14 @@ def finetune(
             if budget_s and elapsed > budget_s:
                 stop = True
                 break
-        if epoch % 2 == 0 and not stop:
-            metrics = corr.metrics_of(check(model, data, checkpoint, device), n, ignore)
-            yield FinetuneProgress("validating", step, epoch, loss, time.monotonic() - started,
-                                   fraction or 0.0, val_miou=metrics["mean_iou"])
+            # Progress checks at even shares of the run (the final check comes after it anyway).
+            if fraction < 1.0 and checks_done < settings.progress_checks and \
+                    fraction >= (checks_done + 1) / (settings.progress_checks + 1):
+                checks_done += 1
+                check_started = time.monotonic()
+                metrics = corr.metrics_of(check(model, data, checkpoint, device), n, ignore)
+                checking_s += time.monotonic() - check_started
+                yield FinetuneProgress("validating", step, epoch, loss, elapsed, fraction, val_miou=metrics["mean_iou"])
     if settings.fine_tuned_share != 1.0:
         model.load_state_dict(average_weights(checkpoint.model.state_dict(), model.state_dict(),
                                               settings.fine_tuned_share))
@@ -235,7 +258,7 @@ def finetune(
         state_dict={k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         before=before, after=after, train_keys=data.train_keys, holdout_keys=data.holdout_keys,
         improved=verdict.better, note=data.note, per_class_delta=delta, steps=step,
-        elapsed_s=time.monotonic() - started, verdict=verdict,
+        elapsed_s=time.monotonic() - started - checking_s, verdict=verdict,
         uncertainty=iou_uncertainty(before_cms, after_cms, n, ignore, seed=settings.seed),
     )
 
