@@ -173,23 +173,25 @@ def confusion_per_image(checkpoint, model: nn.Module, images: list[np.ndarray], 
     agreements = agreements or [None] * len(images)
     matrices = []
     for image, truth, agreement in zip(images, truths, agreements):
-        predicted = predictor.predict(image).mask
-        cm = ConfusionMatrix(labels.num_classes, labels.ignore_index)
-        cm.update(predicted, truth)
-        if agreement is not None:
-            agree = ConfusionMatrix(labels.num_classes, labels.ignore_index)
-            agree.update(predicted, agreement)
-            verified_count, agreement_count = _counted(cm.matrix, labels), _counted(agree.matrix, labels)
-            if agreement_count:
-                cm.matrix += np.rint(agree.matrix * (verified_count / agreement_count)).astype(np.int64)
-        matrices.append(cm.matrix)
+        matrices.append(judged_matrix(predictor.predict(image).mask, truth, agreement, labels.num_classes,
+                                      labels.ignore_index))
     return matrices
 
 
-def _counted(matrix: np.ndarray, labels) -> int:
-    """Pixels a confusion matrix counts for IoU (truth not the ignore class)."""
-    ids = [c for c in range(labels.num_classes) if c != labels.ignore_index]
-    return int(matrix[ids].sum())
+def judged_matrix(predicted: np.ndarray, truth: np.ndarray, agreement: np.ndarray | None, num_classes: int,
+                  ignore_index: int | None) -> np.ndarray:
+    """The confusion matrix of one held-out image: verified pixels, plus agreement scaled to the same weight."""
+    cm = ConfusionMatrix(num_classes, ignore_index)
+    cm.update(predicted, truth)
+    if agreement is None:
+        return cm.matrix
+    agree = ConfusionMatrix(num_classes, ignore_index)
+    agree.update(predicted, agreement)
+    ids = [c for c in range(num_classes) if c != ignore_index]  # rows that count for IoU
+    verified_count, agreement_count = int(cm.matrix[ids].sum()), int(agree.matrix[ids].sum())
+    if agreement_count:
+        cm.matrix += np.rint(agree.matrix * (verified_count / agreement_count)).astype(np.int64)
+    return cm.matrix
 
 
 def metrics_of(matrices: list[np.ndarray], num_classes: int, ignore_index: int | None) -> dict:
