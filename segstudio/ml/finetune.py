@@ -39,7 +39,8 @@ from segstudio.ml.transforms import build_train_transform
 class FinetuneSettings:
     minutes: float | None = 3.0
     epochs: int | None = None
-    crop: tuple[int, int] = (256, 256)
+    # Small crops buy more steps in a CPU minute (measured: docs/results.md).
+    crop: tuple[int, int] = (128, 128)
     batch_size: int = 4
     lr: float = 2e-4
     holdout_fraction: float = 0.2
@@ -49,14 +50,14 @@ class FinetuneSettings:
     previous_holdout: tuple[str, ...] = ()
     freeze_batchnorm: bool = True
     class_balanced: bool = True
-    distill_weight: float = 0.5
+    distill_weight: float = 1.0
     encoder_lr_factor: float = 0.3
     # Adam's first steps move every weight by about the full learning rate
     # whatever the gradient; a short linear warm-up keeps them small.
     warmup_steps: int = 3
     # The offered weights: base + share x (fine-tuned - base) (weight-space
     # averaging, WiSE-FT); 1.0 offers the fine-tuned weights as they are.
-    fine_tuned_share: float = 1.0
+    fine_tuned_share: float = 0.5
     max_class_drop: float = 0.02
     # Held-out checks during the run, for the progress display only; their
     # time does not count against ``minutes``.
