@@ -13,7 +13,16 @@ without one counts as fully verified, e.g. imported ground truth). What keeps
 the model from forgetting (measured in docs/results.md, "Retraining from
 corrections"): BatchNorm statistics frozen, a class-balanced loss on the
 verified pixels, distillation toward the previous model's answers on the
-unverified pixels, and a lower learning rate for the encoder.
+unverified pixels, a lower learning rate for the encoder, and weight
+averaging with the previous model (``fine_tuned_share``). Small crops buy
+more steps per CPU minute. Held-out checks during the run (progress only)
+do not count against the time budget.
+
+The held-out check: fully verified images are held out first; a partly
+verified held-out image is judged on its verified pixels and on agreement
+with the previous model elsewhere (``ml.corrective.agreement_truth``), since
+its verified pixels alone are the previous model's errors and would flatter
+any change.
 """
 
 from __future__ import annotations
