@@ -74,6 +74,11 @@ def main() -> None:
     p.add_argument("--shares", default="1",
                    help="also judge base + share x (fine-tuned - base) for these shares (weight averaging), post hoc")
     p.add_argument("--warmup", type=int, default=FinetuneSettings.warmup_steps)
+    p.add_argument("--crop", type=int, default=FinetuneSettings.crop[0], help="square training crop side")
+    p.add_argument("--batch", type=int, default=FinetuneSettings.batch_size)
+    p.add_argument("--share", type=float, default=FinetuneSettings.fine_tuned_share,
+                   help="the offered weights: base + share x (fine-tuned - base), judged by the held-out check")
+    p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     loaded = load_checkpoint(args.model)
@@ -105,7 +110,8 @@ def main() -> None:
             settings = FinetuneSettings(
                 minutes=minutes, threads=args.threads, lr=args.lr, freeze_batchnorm=not args.no_freeze_bn,
                 class_balanced=not args.no_balance, distill_weight=args.distill, encoder_lr_factor=args.encoder_lr,
-                warmup_steps=args.warmup)
+                warmup_steps=args.warmup, crop=(args.crop, args.crop), batch_size=args.batch,
+                fine_tuned_share=args.share, seed=args.seed)
             events = finetune(loaded, images, masks, settings, torch.device("cpu"), verified=verified or None)
             while True:
                 try:

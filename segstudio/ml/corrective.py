@@ -15,8 +15,11 @@ The pieces ``ml.finetune`` and ``ml.continuous`` share:
   BN statistics from a few crops of a handful of frames shifts every
   feature map and costs mean IoU on images the model was not trained on.
 - ``param_groups``: a lower learning rate for the encoder.
-- ``corrective_step``: one optimisation step (``ml.train``'s shared step can
-  replace it once it exists; the loss is the part that differs).
+- ``corrective_step``: one optimisation step: ``ml.train.train_step`` with
+  the corrective loss as its criterion (BatchNorm frozen around it).
+- ``agreement_truth``: a partly verified held-out image is also judged on
+  its unverified pixels against the previous model's answer (agreement),
+  so that the check shows forgetting as well as fixed errors.
 - ``confusion_per_image``: held-out images checked one by one, as
   auto-segment predicts them, so the check can report its uncertainty.
 """
@@ -31,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segstudio.ml.metrics import ConfusionMatrix
+from segstudio.ml.train import train_step
 
 UNLABELLED = 255
 
@@ -61,6 +65,23 @@ def verified_only(mask: np.ndarray, verified: np.ndarray | None, ignore_index: i
     if verified is None:
         return mask
     return np.where(verified, mask, UNLABELLED if ignore_index is None else ignore_index).astype(np.uint8)
+
+
+def agreement_truth(verified: np.ndarray | None, previous_answer: np.ndarray | None,
+                    ignore_index: int | None) -> np.ndarray | None:
+    """The previous model's answer on the unverified pixels (verified ones ignored); None when all are verified.
+
+    A partly corrected image's verified pixels are the previous model's
+    errors, so judged on them alone it scores ~0 before and any change looks
+    better. ``confusion_per_image`` also judges the unverified pixels for
+    agreement with the previous model, with the same total weight as the
+    verified ones: a model that forgets (changes what nobody corrected) then
+    scores lower, and a random change loses more than it gains.
+    """
+    if verified is None or previous_answer is None or verified.all():
+        return None
+    void = UNLABELLED if ignore_index is None else ignore_index
+    return np.where(verified, void, previous_answer).astype(np.uint8)
 
 
 class CorrectiveLoss(nn.Module):
@@ -126,39 +147,51 @@ def corrective_step(
     images: torch.Tensor, targets: torch.Tensor, device: torch.device, amp_dtype: torch.dtype | None = None,
     batchnorm_frozen: bool = True,
 ) -> float:
-    """One optimisation step; the model is in training mode with BatchNorm frozen when asked."""
+    """One ``ml.train.train_step`` with the corrective loss; BatchNorm frozen when asked."""
     model.train()
     if batchnorm_frozen:
         freeze_batchnorm(model)
-    images, targets = images.to(device), targets.to(device)
-    with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-        logits = model(images)
-    loss = criterion(logits, targets)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return float(loss.detach())
+    loss = train_step(model, images.to(device), targets.to(device), optimizer, criterion, amp_dtype=amp_dtype)
+    return float(loss)
 
 
 @torch.no_grad()
 def confusion_per_image(checkpoint, model: nn.Module, images: list[np.ndarray], truths: list[np.ndarray],
-                        device: torch.device) -> list[np.ndarray]:
+                        device: torch.device, agreements: list[np.ndarray | None] | None = None) -> list[np.ndarray]:
     """One confusion matrix per image (rows truth) of ``model`` predicting as the app does.
 
     ``ml.inference.Predictor`` runs a folded copy of ``model`` (the checkpoint's
     other fields give normalisation, input size and labels), with its sliding
     window for big photos: the check measures what auto-segment would produce.
+    ``agreements[i]`` (``agreement_truth``), when given, adds image i's
+    agreement matrix scaled to the same pixel count as its verified one.
     """
     from segstudio.ml.inference import Predictor
 
     labels = checkpoint.labelset
     predictor = Predictor(dataclasses.replace(checkpoint, model=model), device)
+    agreements = agreements or [None] * len(images)
     matrices = []
-    for image, truth in zip(images, truths):
-        cm = ConfusionMatrix(labels.num_classes, labels.ignore_index)
-        cm.update(predictor.predict(image).mask, truth)
-        matrices.append(cm.matrix)
+    for image, truth, agreement in zip(images, truths, agreements):
+        matrices.append(judged_matrix(predictor.predict(image).mask, truth, agreement, labels.num_classes,
+                                      labels.ignore_index))
     return matrices
+
+
+def judged_matrix(predicted: np.ndarray, truth: np.ndarray, agreement: np.ndarray | None, num_classes: int,
+                  ignore_index: int | None) -> np.ndarray:
+    """The confusion matrix of one held-out image: verified pixels, plus agreement scaled to the same weight."""
+    cm = ConfusionMatrix(num_classes, ignore_index)
+    cm.update(predicted, truth)
+    if agreement is None:
+        return cm.matrix
+    agree = ConfusionMatrix(num_classes, ignore_index)
+    agree.update(predicted, agreement)
+    ids = [c for c in range(num_classes) if c != ignore_index]  # rows that count for IoU
+    verified_count, agreement_count = int(cm.matrix[ids].sum()), int(agree.matrix[ids].sum())
+    if agreement_count:
+        cm.matrix += np.rint(agree.matrix * (verified_count / agreement_count)).astype(np.int64)
+    return cm.matrix
 
 
 def metrics_of(matrices: list[np.ndarray], num_classes: int, ignore_index: int | None) -> dict:

@@ -13,7 +13,16 @@ without one counts as fully verified, e.g. imported ground truth). What keeps
 the model from forgetting (measured in docs/results.md, "Retraining from
 corrections"): BatchNorm statistics frozen, a class-balanced loss on the
 verified pixels, distillation toward the previous model's answers on the
-unverified pixels, and a lower learning rate for the encoder.
+unverified pixels, a lower learning rate for the encoder, and weight
+averaging with the previous model (``fine_tuned_share``). Small crops buy
+more steps per CPU minute. Held-out checks during the run (progress only)
+do not count against the time budget.
+
+The held-out check: fully verified images are held out first; a partly
+verified held-out image is judged on its verified pixels and on agreement
+with the previous model elsewhere (``ml.corrective.agreement_truth``), since
+its verified pixels alone are the previous model's errors and would flatter
+any change.
 """
 
 from __future__ import annotations
@@ -39,7 +48,8 @@ from segstudio.ml.transforms import build_train_transform
 class FinetuneSettings:
     minutes: float | None = 3.0
     epochs: int | None = None
-    crop: tuple[int, int] = (256, 256)
+    # Small crops buy more steps in a CPU minute (measured: docs/results.md).
+    crop: tuple[int, int] = (128, 128)
     batch_size: int = 4
     lr: float = 2e-4
     holdout_fraction: float = 0.2
@@ -49,15 +59,18 @@ class FinetuneSettings:
     previous_holdout: tuple[str, ...] = ()
     freeze_batchnorm: bool = True
     class_balanced: bool = True
-    distill_weight: float = 0.5
+    distill_weight: float = 1.0
     encoder_lr_factor: float = 0.3
     # Adam's first steps move every weight by about the full learning rate
     # whatever the gradient; a short linear warm-up keeps them small.
     warmup_steps: int = 3
     # The offered weights: base + share x (fine-tuned - base) (weight-space
     # averaging, WiSE-FT); 1.0 offers the fine-tuned weights as they are.
-    fine_tuned_share: float = 1.0
+    fine_tuned_share: float = 0.5
     max_class_drop: float = 0.02
+    # Held-out checks during the run, for the progress display only; their
+    # time does not count against ``minutes``.
+    progress_checks: int = 1
 
 
 @dataclass
@@ -99,6 +112,8 @@ class CorrectionData:
     train_targets: list[np.ndarray]
     held_images: list[np.ndarray]
     held_truths: list[np.ndarray]
+    # Per held-out image: the previous model's answer on its unverified pixels (None: all verified).
+    held_agreements: list = field(default_factory=list)
 
 
 def teacher_labels(checkpoint: LoadedCheckpoint, images: list[np.ndarray], device: torch.device) -> list[np.ndarray]:
@@ -113,7 +128,12 @@ def prepare_corrections(
     checkpoint: LoadedCheckpoint, images: dict, masks: dict, verified: dict | None, settings: FinetuneSettings,
     device: torch.device, teachers: dict | None = None,
 ) -> CorrectionData:
-    """Splits the corrections and builds the training targets.
+    """Splits the corrections and builds the training targets and the held-out truths.
+
+    Held out are fully verified images when there are enough
+    (``ml.holdout.split_holdout``); a partly verified held-out image is
+    judged on its verified pixels and, elsewhere, on agreement with the
+    previous model (``ml.corrective.agreement_truth``), so forgetting shows.
 
     ``teachers`` caches the previous model's answer per key (it depends on
     the image only), so continuous mode predicts each image once.
@@ -124,11 +144,16 @@ def prepare_corrections(
     verified = verified or {}
     labelset = checkpoint.labelset
     n, ignore = labelset.num_classes, labelset.ignore_index
-    train_keys, holdout_keys, note = split_holdout(keys, settings.holdout_fraction, settings.previous_holdout)
+    complete = [k for k in keys if verified.get(k) is None or verified[k].all()]
+    train_keys, holdout_keys, note = split_holdout(keys, settings.holdout_fraction, settings.previous_holdout,
+                                                   complete)
     teachers = {} if teachers is None else teachers
-    needs_teacher = [k for k in train_keys if verified.get(k) is not None and not verified[k].all()
-                     and k not in teachers]
-    if settings.distill_weight > 0 and needs_teacher:
+    partial = {k for k in keys if verified.get(k) is not None and not verified[k].all()}
+    # The held-out check always needs the previous answer on a partial image (ml.corrective.agreement_truth);
+    # training needs it only for distillation.
+    needs_teacher = [k for k in (holdout_keys + (train_keys if settings.distill_weight > 0 else []))
+                     if k in partial and k not in teachers]
+    if needs_teacher:
         teachers.update(zip(needs_teacher, teacher_labels(checkpoint, [images[k] for k in needs_teacher], device)))
     targets = [corr.encode_targets(masks[k], verified.get(k), n,
                                    teachers.get(k) if settings.distill_weight > 0 else None) for k in train_keys]
@@ -140,6 +165,7 @@ def prepare_corrections(
         train_keys, holdout_keys, note, ArraySegmentation(train_images, targets, transform), targets,
         [images[k] for k in holdout_keys],
         [corr.verified_only(masks[k], verified.get(k), ignore) for k in holdout_keys],
+        [corr.agreement_truth(verified.get(k), teachers.get(k), ignore) for k in holdout_keys],
     )
 
 
@@ -164,7 +190,8 @@ def build_training(model, data: CorrectionData, labelset, settings: FinetuneSett
 
 def check(model, data: CorrectionData, checkpoint: LoadedCheckpoint, device) -> list[np.ndarray]:
     """Per-image confusion matrices of ``model`` on the held-out corrections."""
-    return corr.confusion_per_image(checkpoint, model, data.held_images, data.held_truths, device)
+    return corr.confusion_per_image(checkpoint, model, data.held_images, data.held_truths, device,
+                                    data.held_agreements)
 
 
 def finetune(
@@ -189,7 +216,8 @@ def finetune(
     before = corr.metrics_of(before_cms, n, ignore)
     if should_stop():
         return None
-    started = time.monotonic()  # the budget is training time; the checks come on top
+    started = time.monotonic()
+    checking_s = 0.0  # time spent on progress checks: the budget is training time only
     criterion, optimizer, scheduler = build_training(model, data, labelset, settings)
     loader = DataLoader(data.train_set, batch_size=min(settings.batch_size, len(data.train_set)), shuffle=True,
                         generator=torch.Generator().manual_seed(settings.seed))
@@ -197,6 +225,7 @@ def finetune(
     max_epochs = settings.epochs or (10_000 if budget_s else 10)
     step = epoch = 0
     loss = fraction = None
+    checks_done = 0
     stop = False
     while epoch < max_epochs and not stop:
         epoch += 1
@@ -205,7 +234,7 @@ def finetune(
                                         settings.freeze_batchnorm)
             scheduler.step()
             step += 1
-            elapsed = time.monotonic() - started
+            elapsed = time.monotonic() - started - checking_s
             # Whichever limit comes first ends it: progress is the further along of the two.
             by_time = elapsed / budget_s if budget_s else 0.0
             by_epochs = 0.0
@@ -219,10 +248,14 @@ def finetune(
             if budget_s and elapsed > budget_s:
                 stop = True
                 break
-        if epoch % 2 == 0 and not stop:
-            metrics = corr.metrics_of(check(model, data, checkpoint, device), n, ignore)
-            yield FinetuneProgress("validating", step, epoch, loss, time.monotonic() - started,
-                                   fraction or 0.0, val_miou=metrics["mean_iou"])
+            # Progress checks at even shares of the run (the final check comes after it anyway).
+            if fraction < 1.0 and checks_done < settings.progress_checks and \
+                    fraction >= (checks_done + 1) / (settings.progress_checks + 1):
+                checks_done += 1
+                check_started = time.monotonic()
+                metrics = corr.metrics_of(check(model, data, checkpoint, device), n, ignore)
+                checking_s += time.monotonic() - check_started
+                yield FinetuneProgress("validating", step, epoch, loss, elapsed, fraction, val_miou=metrics["mean_iou"])
     if settings.fine_tuned_share != 1.0:
         model.load_state_dict(average_weights(checkpoint.model.state_dict(), model.state_dict(),
                                               settings.fine_tuned_share))
@@ -235,7 +268,7 @@ def finetune(
         state_dict={k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         before=before, after=after, train_keys=data.train_keys, holdout_keys=data.holdout_keys,
         improved=verdict.better, note=data.note, per_class_delta=delta, steps=step,
-        elapsed_s=time.monotonic() - started, verdict=verdict,
+        elapsed_s=time.monotonic() - started - checking_s, verdict=verdict,
         uncertainty=iou_uncertainty(before_cms, after_cms, n, ignore, seed=settings.seed),
     )
 

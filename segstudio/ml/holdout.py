@@ -36,7 +36,8 @@ def holdout_size(n: int, fraction: float = HOLDOUT_FRACTION) -> int:
 
 
 def split_holdout(
-    keys: Iterable[str], fraction: float = HOLDOUT_FRACTION, previous: Iterable[str] = ()
+    keys: Iterable[str], fraction: float = HOLDOUT_FRACTION, previous: Iterable[str] = (),
+    complete: Iterable[str] | None = None,
 ) -> tuple[list[str], list[str], str]:
     """(train keys, held-out keys, note). Stable: an image once held out stays held out.
 
@@ -45,6 +46,14 @@ def split_holdout(
     held-out keys of the last retrain, kept by the caller) has it; the lowest
     buckets top the set up to ``holdout_size``. With one image it is used for
     both training and the check (the note says so).
+
+    ``complete`` names the fully verified images (every pixel confirmed:
+    reviewed, or imported ground truth); None means all are. A partly
+    corrected image's verified pixels are exactly the model's errors, so a
+    check on them alone flatters any change. When there are enough complete
+    images, only they are held out (besides ``previous``); otherwise complete
+    ones come first and ``ml.finetune`` judges the partial ones on their
+    verified pixels plus agreement with the previous model elsewhere.
     """
     keys = sorted(set(keys))
     n = len(keys)
@@ -54,9 +63,12 @@ def split_holdout(
         return keys, keys, "only one corrected image: it is used for both training and the check"
     target = holdout_size(n, fraction)
     kept = set(previous) & set(keys)
-    by_bucket = sorted(keys, key=key_bucket)
-    holdout = kept | {k for k in keys if key_bucket(k) < fraction}
-    for key in by_bucket:
+    full = set(keys) if complete is None else set(complete) & set(keys)
+    pool = full if len(full) >= target else set(keys)
+    # Complete images first, then by hash bucket: the order does not depend on the other images.
+    by_preference = sorted(keys, key=lambda k: (k not in full, key_bucket(k)))
+    holdout = kept | {k for k in pool if key_bucket(k) < fraction}
+    for key in by_preference:
         if len(holdout) >= target:
             break
         holdout.add(key)
