@@ -223,7 +223,9 @@ class EditingSession:
                 ry0, rx0 = y0 - rect[0], x0 - rect[1]
                 keep &= region[ry0 : ry0 + (y1 - y0), rx0 : rx0 + (x1 - x0)]
             rect, region = clipped, keep
-        mark_verified(self.doc.verified, rect, region)
+        changed = mark_verified(self.doc.verified, rect, region)
+        if changed is not None:
+            self.region_changed(changed)  # the verified overlay redraws it, even where the class stayed
 
     @property
     def prediction(self) -> np.ndarray | None:
