@@ -83,16 +83,24 @@ def test_only_a_better_model_is_swapped_in_and_named(qtbot, window, features, tm
     assert not continuous.running and seen.get("stopped")
 
 
-def test_closing_the_window_stops_and_joins_the_worker(qtbot, window, features, tmp_path, monkeypatch):
+def test_no_swap_without_a_better_model_and_closing_stops_and_joins(qtbot, window, features, tiny_model,  # noqa: F811
+                                                                    tmp_path, monkeypatch):
     scene_folder_with_masks(window, tmp_path, n=4)
     seen = {}
-    monkeypatch.setattr(continuous_module, "continuous_job", fake_job(lambda checkpoint: iter(()), seen))
+    # Only checks that found no better model: nothing is swapped in or saved.
+    events = lambda checkpoint: iter([CheckResult(1, 5, verdict(False)), CheckResult(2, 9, verdict(False))])  # noqa: E731
+    monkeypatch.setattr(continuous_module, "continuous_job", fake_job(events, seen))
     continuous = features.continuous
+    swaps = []
+    continuous.swapped.connect(swaps.append)
     continuous.check.setChecked(True)
-    qtbot.waitUntil(lambda: continuous.running and "corrections" in seen, timeout=90000)
+    qtbot.waitUntil(lambda: continuous.running and "Round 2" in continuous.label.text(), timeout=90000)
+    models_dir = window.project.models_dir
+    assert features.autoseg.predictor.checkpoint.path == tiny_model  # still the model it started with
     worker = continuous.worker
     window.close()
     assert seen.get("stopped") and not worker.is_running() and not continuous.running
+    assert not swaps and not list(models_dir.glob("*.safetensors"))
 
 
 def test_verified_pixels_are_what_it_learns_from(qtbot, window, features, tmp_path, monkeypatch):
