@@ -1,6 +1,7 @@
 """Brush latency: mouse-move event -> mask edit -> repainted overlay, at two image sizes.
 
 Run: QT_QPA_PLATFORM=offscreen .venv/bin/python -m benchmarks.bench_brush
+[--verified-overlay] (View > Verified Pixels on while painting) [--small] (1024x768 only)
 Also reports the memory of 200 typical strokes' undo steps on the large image.
 """
 
@@ -25,7 +26,7 @@ def mouse(kind, pos):
     return QMouseEvent(kind, pos, pos, Qt.MouseButton.LeftButton, buttons, Qt.KeyboardModifier.NoModifier)
 
 
-def bench(app, size, moves=200):
+def bench(app, size, moves=200, verified_overlay=False):
     from segstudio.app.main_window import MainWindow
     from segstudio.app.settings import Settings
 
@@ -42,6 +43,8 @@ def bench(app, size, moves=200):
     window.canvas.centerOn(QPointF(w / 2, h / 2))
     window.size_spin.setValue(30)
     window.pick_class(3)
+    if verified_overlay:
+        window.verified_overlay.action.trigger()
     app.processEvents()
     viewport = window.canvas.viewport()
     center = viewport.rect().center()
@@ -69,12 +72,18 @@ def bench(app, size, moves=200):
 
 
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--verified-overlay", action="store_true", help="the verified-pixels overlay on")
+    parser.add_argument("--small", action="store_true", help="1024x768 only")
+    args = parser.parse_args()
     app = QApplication.instance() or QApplication([])
     print("| image | moves | median ms | p95 ms | max ms |")
     print("|---|---|---|---|---|")
     notes = []
-    for size in ((768, 1024), (6000, 8000)):
-        times, undo_bytes, _ = bench(app, size)
+    for size in ((768, 1024),) if args.small else ((768, 1024), (6000, 8000)):
+        times, undo_bytes, _ = bench(app, size, verified_overlay=args.verified_overlay)
         times.sort()
         print(f"| {size[1]}x{size[0]} | {len(times)} | {statistics.median(times):.2f} | "
               f"{times[int(len(times) * 0.95)]:.2f} | {times[-1]:.2f} |")

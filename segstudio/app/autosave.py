@@ -2,7 +2,8 @@
 
 Each edit restarts a short timer (save 1.5 s after the last edit), capped so
 that continuous painting still saves 2 s after the first unsaved edit. Masks
-are written by ``Project.save_mask`` (atomic: temp file, fsync, rename). A
+are written by ``Project.save_mask`` (atomic: temp file, fsync, rename), their verified pixels
+beside them by ``core.verified.store_verified`` on the same path. A
 failure (disk full, read-only, a file locked for a moment) keeps the edits
 in memory, reports it, and retries with growing delays.
 
@@ -28,6 +29,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from segstudio.app.worker import Worker
 from segstudio.core.project import ImageStatus
+from segstudio.core.verified import encode_verified_png, store_verified
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +127,7 @@ class Autosaver(QObject):
             generation = doc.edit_generation
             try:
                 self.project.save_mask(doc.key, doc.mask)
+                store_verified(self.project, doc.key, doc.verified, self._user_work(doc.key))
             except OSError as exc:  # SaveError is an OSError
                 failed = str(exc)
                 continue
@@ -161,11 +164,15 @@ class Autosaver(QObject):
         self.state_changed.emit(f"save failed: {message} — retrying in {delay} s")
         self._timer.start(delay * 1000)
 
+    def _user_work(self, key: str) -> bool:
+        return self.project.status(key) in (ImageStatus.EDITED, ImageStatus.REVIEWED)
+
     # --- background saves of big masks --------------------------------------------
     def _start_background(self, doc) -> None:
         project, key = self.project, doc.key
         record = _BackgroundSave(key, doc.edit_generation, started=time.monotonic())
         mask = doc.mask.copy()  # the worker never sees the live mask
+        verified, user_work = doc.verified.copy(), self._user_work(key)
         # The worker's save_mask sets this entry's "saved_at"; creating it here
         # means the worker never adds a key to a dict the GUI thread may dump.
         project.image_info(key).setdefault("saved_at", None)
@@ -175,6 +182,8 @@ class Autosaver(QObject):
                 from segstudio.core.maskio import encode_index_png
 
                 project.save_mask(key, mask, encoded=encode_index_png(mask, project.labelset))
+                store_verified(project, key, verified, user_work,
+                               encoded=encode_verified_png(verified) if verified.any() or user_work else None)
             except (OSError, ValueError) as exc:
                 record.error = str(exc) or type(exc).__name__
             record.seconds = time.monotonic() - record.started

@@ -6,8 +6,8 @@ run in the one ``Worker`` pattern (``app/worker.py``).
 
 ``AutoSegmentController`` (GUI thread) wires the ``ModelPanel`` and the Model
 menu to those jobs and applies each event as it arrives with the session's
-``apply_prediction`` (which refuses images the user edited or reviewed
-unless ``force``) and ``file_list.set_uncertainty``. The GUI thread only
+``apply_prediction`` (which fills unverified pixels only, and refuses a
+legacy mask of the user's unless ``force``) and ``file_list.set_uncertainty``. The GUI thread only
 copies arrays into documents; inference never runs on it. The retrain
 controller (``app/retrain.py``) shares the model and the busy state through
 ``with_model``, ``start_job``, ``segment_keys`` and ``warn``.
@@ -27,7 +27,6 @@ from PySide6.QtWidgets import QMessageBox
 from segstudio.app.model_panel import ModelPanel
 from segstudio.app.worker import Worker
 from segstudio.core.labels import CAMVID
-from segstudio.core.session import USER_STATUSES
 from segstudio.ml.jobs import DEFAULT_CHOICE, LoadedModel, SegmentEvent, choice_label, load_model_job, segment_job
 
 log = logging.getLogger(__name__)
@@ -247,7 +246,8 @@ class AutoSegmentController(QObject):
     def segment(self, scope: str = "folder", confirm_overwrite: bool | None = None) -> bool:
         """Auto-segments ``scope`` ("image", "selection", "folder"); False if nothing was started.
 
-        Images with the user's edits (EDITED, REVIEWED) are skipped unless the
+        The prediction fills unverified pixels only, with no question. Legacy
+        masks of the user's (no verified pixels recorded) are skipped unless the
         user says yes to re-predicting them (``confirm_overwrite`` answers for
         the dialog in scripts and tests).
         """
@@ -256,7 +256,9 @@ class AutoSegmentController(QObject):
             return False
         errors = self.window.file_list.model.errors  # unreadable images
         keys = [k for k in self.keys_for(scope) if k not in errors]
-        protected = [k for k in keys if project.status(k) in USER_STATUSES]
+        # Verified pixels are never overwritten, so only legacy masks of the user's
+        # (saved before verified pixels were recorded) need the question.
+        protected = [k for k in keys if self.window.session.needs_overwrite_question(k)]
         force = False
         if protected:
             if confirm_overwrite is None:

@@ -74,6 +74,9 @@ class Canvas(QGraphicsView):
         self.overlay_visible = True
         self.boundaries_only = False
         self.show_low_confidence = False
+        # Verified pixels (app/verified_overlay.py): a callable giving the current image's bool
+        # array, read per refreshed rect only, so a stroke costs the same with it on.
+        self.verified_tint = None
         self._image_item: QGraphicsPixmapItem | None = None
         self._overlay: OverlayItem | None = None
         self._lut = None
@@ -171,6 +174,8 @@ class Canvas(QGraphicsView):
         if self.show_low_confidence and self.confidence is not None:
             low = self.confidence[y0:y1, x0:x1] < LOW_CONFIDENCE
             rgba[low] = (255, 0, 255, 200)  # a fresh array: the table is not touched
+        if self.verified_tint is not None:
+            self.verified_tint(rgba, rect)
         self._overlay.buffer.array[y0:y1, x0:x1] = rgba
         self._overlay.update(QRectF(x0, y0, x1 - x0, y1 - y0))
 

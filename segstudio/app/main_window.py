@@ -35,6 +35,7 @@ from segstudio.app.menus import WindowActions, add_action, build_menus, build_to
 from segstudio.app.navigation import CentralView, show_first_readable, step
 from segstudio.app.progress import ProgressArea
 from segstudio.app.reassign_dialog import install_reassign
+from segstudio.app.verified_overlay import install_verified_overlay
 from segstudio.app.remembered import remember_current_class
 from segstudio.app.settings import Settings
 from segstudio.app.smart_tools import build_tools
@@ -72,6 +73,7 @@ class MainWindow(QMainWindow):
         self._connect_session()
         install_effort_dock(self)  # counts strokes and clicks; the Effort dock
         install_reassign(self)  # Edit > Reassign Class…
+        install_verified_overlay(self)  # View > Verified Pixels (V)
         remember_current_class(self)
         geometry, state = self.settings.window()
         self._restored_layout = False

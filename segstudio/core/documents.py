@@ -48,10 +48,19 @@ class ImageDocument:
     history: UndoHistory = field(default_factory=lambda: UndoHistory(max_steps=200))
     confidence: np.ndarray | None = None
     prediction: np.ndarray | None = None  # the model's last mask of this image (smart tools)
+    # The pixels a person confirmed (bool, the mask's shape; ``core.verified``). ``verified_legacy``:
+    # a mask of the user's saved before verified pixels existed (no file): all of it counts as
+    # verified, and auto-segment still asks before replacing it.
+    verified: np.ndarray | None = None
+    verified_legacy: bool = False
     dirty: bool = False
     edit_generation: int = 0  # bumps on every edit; a save records which one it wrote
     saved_generation: int = 0
     _counts: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.verified is None:
+            self.verified = np.zeros(self.mask.shape, bool)
 
     def mark_edited(self) -> None:
         self.edit_generation += 1
@@ -70,7 +79,7 @@ class ImageDocument:
 
     def counts_step(self, step: UndoStep | None) -> None:
         """Updates the counts for a step just applied (before -> after), from its patches only."""
-        if step is None:
+        if step is None or step.rect is None:  # nothing changed, or only the verified pixels
             return
         if self._counts is None:
             return  # computed on the next read
@@ -84,13 +93,18 @@ class ImageDocument:
     @property
     def nbytes(self) -> int:
         extra = self.confidence.nbytes if self.confidence is not None else 0
-        return self.image.nbytes + self.mask.nbytes + self.history.nbytes + extra
+        return self.image.nbytes + self.mask.nbytes + self.verified.nbytes + self.history.nbytes + extra
 
 
 def mask_fingerprint(mask: np.ndarray) -> tuple:
     """Identifies a mask's content (shape + CRC-32), to tell whether a kept undo
     history still fits the mask loaded from disk."""
     return mask.shape, zlib.crc32(np.ascontiguousarray(mask).data)
+
+
+def document_fingerprint(doc: ImageDocument) -> tuple:
+    """The mask's and the verified pixels' fingerprints: a kept history restores both."""
+    return mask_fingerprint(doc.mask), zlib.crc32(np.ascontiguousarray(doc.verified).data)
 
 
 class DocumentCache:
@@ -122,7 +136,7 @@ class DocumentCache:
 
     def put(self, doc: ImageDocument) -> None:
         kept = self._kept.pop(doc.key, None)
-        if kept is not None and not doc.history.can_undo and kept[0] == mask_fingerprint(doc.mask):
+        if kept is not None and not doc.history.can_undo and kept[0] == document_fingerprint(doc):
             doc.history = kept[1]
         self._docs[doc.key] = doc
         self._docs.move_to_end(doc.key)
@@ -142,7 +156,7 @@ class DocumentCache:
     def _keep_history(self, doc: ImageDocument) -> None:
         if not (doc.history.can_undo or doc.history.can_redo):
             return
-        self._kept[doc.key] = (mask_fingerprint(doc.mask), doc.history)
+        self._kept[doc.key] = (document_fingerprint(doc), doc.history)
         total = sum(h.nbytes for _, h in self._kept.values())
         while total > self.max_history_bytes and self._kept:
             _, (_, dropped) = self._kept.popitem(last=False)

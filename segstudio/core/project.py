@@ -355,10 +355,11 @@ class Project:
             return None
 
     def delete_mask(self, key: str) -> None:
-        """Removes a key's mask and confidence; its status becomes NO_MASK."""
+        """Removes a key's mask, confidence and verified pixels; its status becomes NO_MASK."""
         if not self.writable:
             raise SaveError(errno.EROFS, f"cannot delete {self.mask_path(key)}: the folder is read-only")
-        for path in (self.mask_path(key), self.confidence_dir / f"{key}.png"):
+        # verified/<key>.png is core.verified.verified_path (that module imports this one).
+        for path in (self.mask_path(key), self.confidence_dir / f"{key}.png", self.dir / "verified" / f"{key}.png"):
             try:
                 path.unlink()
             except FileNotFoundError:

@@ -16,6 +16,13 @@ later verified pixels or effort counts):
   over the user's work (EDITED or REVIEWED) unless ``force``;
 - ``mark_reviewed()``.
 
+Verified pixels (``core.verified``): every pixel a tool paints, fills or
+erases is verified through ``verify(rect, region)`` (the tool's footprint,
+also where the class did not change), in the same undo step as the edit
+(tools start their step with ``begin_stroke``); ``mark_reviewed`` verifies
+every pixel as one step; a prediction fills unverified pixels only and
+verifies nothing, nor does a class reassignment.
+
 Status rules: an edit makes an image EDITED, except a REVIEWED one, which
 stays REVIEWED; a prediction makes it PREDICTED.
 
@@ -49,6 +56,9 @@ from segstudio.core.paint import Rect
 from segstudio.core.project import ImageStatus, Project
 from segstudio.core.reassign import ReassignEvent, check_classes, replace_class
 from segstudio.core.undo import UndoHistory, UndoStep
+from segstudio.core.verified import (
+    VerifiedFormatError, has_verified, legacy_verified, load_verified, mark_verified, merge_prediction,
+)
 
 log = logging.getLogger(__name__)
 
@@ -127,13 +137,19 @@ class EditingSession:
         try:
             image = read_image(self.project.image_path(key))
             mask = self.project.load_mask(key, image.shape[:2])
-        except (ImageReadError, MaskFormatError, OSError) as exc:
+            legacy = mask is not None and not has_verified(self.project, key)
+            if legacy:
+                verified = legacy_verified(mask.shape, self.project.status(key) in USER_STATUSES)
+            else:
+                verified = load_verified(self.project, key, image.shape[:2])
+        except (ImageReadError, MaskFormatError, VerifiedFormatError, OSError) as exc:
             self.on_load_error(key, str(exc))
             return None
         if mask is None:
             mask = np.full(image.shape[:2], self.project.labelset.eraser_id, np.uint8)
         doc = ImageDocument(key, image, mask, confidence=self.project.load_confidence(key),
-                            prediction=self.project.load_prediction(key, mask.shape))
+                            prediction=self.project.load_prediction(key, mask.shape),
+                            verified=verified, verified_legacy=legacy and bool(verified.any()))
         if doc.confidence is not None and doc.confidence.shape != mask.shape:
             doc.confidence = None
         self.documents.put(doc)
@@ -179,6 +195,37 @@ class EditingSession:
     @property
     def image(self) -> np.ndarray:
         return self.doc.image
+
+    @property
+    def verified(self) -> np.ndarray:
+        """The current image's verified pixels (bool, edited in place like ``mask``)."""
+        return self.doc.verified
+
+    def begin_stroke(self) -> None:
+        """Opens the undo step of a tool's edit: the mask and its verified pixels together."""
+        self.doc.history.begin(self.doc.mask, self.doc.verified)
+
+    def verify(self, rect: Rect, region: np.ndarray | None = None) -> None:
+        """A tool's footprint: ``rect`` (or ``region`` in it, bool of the rect's size) was painted
+        by a person, so its pixels are verified -- except protected ones, which the tool left alone.
+        Call after ``history.record_before`` covered ``rect``."""
+        if self.doc is None:
+            return
+        if self.protected:
+            from segstudio.core.paint import clip_rect
+
+            clipped = clip_rect(rect, self.doc.mask.shape)
+            if clipped is None:
+                return
+            y0, x0, y1, x1 = clipped
+            keep = ~np.isin(self.doc.mask[y0:y1, x0:x1], list(self.protected))
+            if region is not None:
+                ry0, rx0 = y0 - rect[0], x0 - rect[1]
+                keep &= region[ry0 : ry0 + (y1 - y0), rx0 : rx0 + (x1 - x0)]
+            rect, region = clipped, keep
+        changed = mark_verified(self.doc.verified, rect, region)
+        if changed is not None:
+            self.region_changed(changed)  # the verified overlay redraws it, even where the class stayed
 
     @property
     def prediction(self) -> np.ndarray | None:
@@ -227,9 +274,10 @@ class EditingSession:
         if self.doc is None:
             return
         y0, x0, y1, x1 = rect
-        self.history.begin(self.mask)
+        self.begin_stroke()
         self.history.record_before(rect)
         self.mask[y0:y1, x0:x1] = values
+        self.verify(rect)
         self.region_changed(rect)
         self.edit_finished(self.history.end())
 
@@ -278,31 +326,40 @@ class EditingSession:
         if doc is None or doc.history.in_stroke:
             return None
         step = doc.history.next_step(kind)
-        rect = doc.history.undo(doc.mask) if kind == "undo" else doc.history.redo(doc.mask)
+        rect = doc.history.undo(doc.mask, doc.verified) if kind == "undo" else doc.history.redo(doc.mask, doc.verified)
         if rect is None:
             return None
         doc.counts_changed()
         self.region_changed(rect)
         # The status the image had around this step: all edits undone = the earlier status again.
         status = step.status_before if kind == "undo" else step.status_after
-        self._after_edit(doc, MaskChange(doc.key, kind, rect, step), None if status is None else ImageStatus(status))
+        status = None if status is None else ImageStatus(status)
+        self._after_edit(doc, MaskChange(doc.key, kind, rect, step), status)
         return rect
 
     def mark_reviewed(self) -> None:
-        if self.doc is None:
+        """Every pixel of the current image is verified (one undo step) and it becomes REVIEWED."""
+        if self.doc is None or self.doc.history.in_stroke:
             return
+        doc = self.doc
+        status_before = self.project.status(doc.key).value
+        step = doc.history.apply_whole(doc.mask, doc.mask, doc.verified, np.ones_like(doc.verified))
+        if step is not None:
+            step.status_before, step.status_after = status_before, ImageStatus.REVIEWED.value
+        doc.verified_legacy = False
         self.project.set_status(self.doc.key, ImageStatus.REVIEWED)
         self.effort.reviewed(self.doc.key)
         self.doc.mark_edited()  # saves the mask too, so the reviewed state is on disk
         self.on_save_needed()
-        self.on_changed(MaskChange(self.doc.key, "status"))
+        self.on_changed(MaskChange(self.doc.key, "status", step.bounds if step is not None else None, step))
 
     def _after_edit(self, doc: ImageDocument, change: MaskChange, status: ImageStatus | None = None) -> None:
         """The rules after every user edit (tools, undo, redo): one place to add more.
 
         ``status``: the status an undo/redo returns the image to (default EDITED);
         a review is never taken back by an edit or an undo."""
-        self.effort.mask_changed(doc.key, doc.mask, change.kind, change.step)
+        step = change.step if change.step is not None and change.step.rect is not None else None
+        self.effort.mask_changed(doc.key, doc.mask, change.kind, step)  # None: only verified pixels changed
         doc.mark_edited()
         if self.project.status(doc.key) != ImageStatus.REVIEWED:
             self.project.set_status(doc.key, status or ImageStatus.EDITED)
@@ -313,20 +370,27 @@ class EditingSession:
     def apply_prediction(self, key: str, mask: np.ndarray, confidence: np.ndarray | None = None,
                          force: bool = False, encoded: tuple[bytes, bytes | None] | None = None,
                          model: str | None = None) -> bool:
-        """Puts a model's mask on ``key`` as one undo step and marks it PREDICTED.
+        """Puts a model's mask on the unverified pixels of ``key`` as one undo step.
 
-        Refused (``False``) for an unknown key, a mask of the wrong size, an
-        image with the user's work (EDITED, REVIEWED) or one being painted on,
-        unless ``force``. ``encoded`` = (mask PNG, confidence PNG) made by the
+        Verified pixels are never overwritten (``core.verified.merge_prediction``),
+        so images with verified pixels need no question. Refused (``False``) for
+        an unknown key, a mask of the wrong size, one being painted on, or a
+        legacy image of the user's (edited/reviewed, saved before verified
+        pixels existed) unless ``force``: then the whole mask is replaced and
+        nothing stays verified. The image becomes PREDICTED unless verified
+        pixels remain (then it keeps its status). ``encoded`` = (mask PNG, confidence PNG) made by the
         worker: for an image that is not in memory only the files are written
         (no image decode, no PNG encode on the caller's thread). ``model``: the
         model version, recorded with the effort of correcting this pre-fill.
         """
         if self.project is None or key not in self.project.keys:
             return False
-        if self.project.status(key) in USER_STATUSES and not force:
+        in_memory = self.documents.get(key)
+        legacy = self._is_legacy(key, in_memory)
+        if legacy and not force:
             return False
-        if encoded is not None and self.documents.get(key) is None and self._write_prediction(key, mask, encoded):
+        nothing_verified = legacy or (in_memory is None and not has_verified(self.project, key))
+        if encoded is not None and in_memory is None and nothing_verified and self._write_prediction(key, mask, encoded):
             self.effort.prefilled(key, mask, model, encoded[0])
             return True
         mask = np.asarray(mask)
@@ -340,16 +404,25 @@ class EditingSession:
         if confidence is not None and np.shape(confidence) != mask.shape:
             log.warning("confidence for %s has shape %s, mask %s; dropped", key, np.shape(confidence), mask.shape)
             confidence = None
-        status_before = self.project.status(key).value
-        step = doc.history.apply_whole(doc.mask, mask)  # one undoable step (diff bbox only)
+        status_before = self.project.status(key)
+        if legacy:  # forced over a legacy mask: all of it replaced, nothing verified any more
+            new_mask, new_verified = mask, np.zeros_like(doc.verified)
+            doc.verified_legacy = False
+        else:
+            new_mask, new_verified = merge_prediction(doc.mask, doc.verified, mask)[0], doc.verified
+        status = status_before if new_verified.any() and status_before in USER_STATUSES else ImageStatus.PREDICTED
+        # one undoable step (diff bbox only)
+        step = doc.history.apply_whole(doc.mask, new_mask, doc.verified, new_verified)
         if step is not None:
-            step.status_before, step.status_after = status_before, ImageStatus.PREDICTED.value
+            step.status_before, step.status_after = status_before.value, status.value
         doc.counts_step(step)
         doc.confidence = confidence
         doc.prediction = mask.copy()
         doc.mark_edited()
-        self.project.set_status(key, ImageStatus.PREDICTED)
-        self.effort.prefilled(key, doc.mask, model, encoded[0] if encoded is not None else None)
+        self.project.set_status(key, status)
+        # The worker's PNG is the raw prediction: it is the new mask only when nothing was kept.
+        exact = encoded is not None and not new_verified.any()
+        self.effort.prefilled(key, doc.mask, model, encoded[0] if exact else None)
         if confidence is not None:
             try:  # the worker's PNG when there is one: encoding 48 MP here would stall the window for seconds
                 self.project.save_confidence(key, confidence, encoded=encoded[1] if encoded is not None else None)
@@ -359,6 +432,17 @@ class EditingSession:
         self.on_save_needed()
         self.on_changed(MaskChange(key, "prediction", step.rect if step is not None else None, step))
         return True
+
+    def _is_legacy(self, key: str, doc: ImageDocument | None) -> bool:
+        """The user's mask saved before verified pixels existed: auto-segment asks before replacing it."""
+        if doc is not None:
+            return doc.verified_legacy
+        return (self.project.status(key) in USER_STATUSES and self.project.mask_path(key).exists()
+                and not has_verified(self.project, key))
+
+    def needs_overwrite_question(self, key: str) -> bool:
+        """Whether auto-segmenting ``key`` would replace the user's pixels (a legacy image only)."""
+        return self.project is not None and self._is_legacy(key, self.documents.peek(key))
 
     def _write_prediction(self, key: str, mask: np.ndarray, encoded) -> bool:
         """Saves a model's mask for an image that is not in memory; False to take the slow path."""

@@ -56,12 +56,13 @@ class SmartServices:
 
 def _paint(ctx: SmartContext, rect: Rect, region: np.ndarray, source: np.ndarray | None = None) -> None:
     """One undo step: ``region`` takes the current class (or ``source``'s ids)."""
-    ctx.history.begin(ctx.mask)
+    ctx.begin_stroke()
     ctx.history.record_before(rect)
     if source is None:
         changed = paint_region(ctx.mask, rect, region, ctx.current_class, ctx.protected)
     else:
         changed = copy_region(ctx.mask, source, rect, region, ctx.protected)
+    ctx.verify(rect, region)
     if changed is not None:
         ctx.region_changed(changed)
     ctx.edit_finished(ctx.history.end())
@@ -206,7 +207,7 @@ class SuperpixelBrushTool(SmartTool):
                 return  # another tool is painting now: these late points are dropped
             if waiting and self.ctx.image is image:
                 if self._last is None:  # the stroke ended meanwhile: its late part is a step of its own
-                    self.ctx.history.begin(self.ctx.mask)
+                    self.ctx.begin_stroke()
                 self._paint_points(key, waiting)
                 if self._last is None:
                     self.ctx.edit_finished(self.ctx.history.end())
@@ -220,6 +221,7 @@ class SuperpixelBrushTool(SmartTool):
         rect, region = found
         self.ctx.history.record_before(rect)
         changed = paint_region(self.ctx.mask, rect, region, self.ctx.current_class, self.ctx.protected)
+        self.ctx.verify(rect, region)
         if changed is not None:
             self.ctx.region_changed(changed)
 
@@ -241,7 +243,7 @@ class SuperpixelBrushTool(SmartTool):
             self._request(superpixel_tile_key(yx, self.size))  # ready before the click
 
     def press(self, yx, modifiers=None) -> None:
-        self.ctx.history.begin(self.ctx.mask)
+        self.ctx.begin_stroke()
         self._last = yx
         self._stroke([yx])
 
@@ -321,6 +323,7 @@ class AcceptModelTool(BrushTool):
         self.ctx.history.record_before(rect)
         stamp = capsule_stamp(rect, a, b, self.ctx.brush_radius)
         changed = copy_region(self.ctx.mask, prediction, rect, stamp, self.ctx.protected)
+        self.ctx.verify(rect, stamp)  # the person accepted the model's class here
         if changed is not None:
             self.ctx.region_changed(changed)
 

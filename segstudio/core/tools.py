@@ -7,6 +7,11 @@ records the touched rects in the undo history before changing them, and
 tells the context which rect changed so only that part is redrawn. Every
 stroke, fill or polygon is one undo step, handed to ``ctx.edit_finished``:
 the context (``core.session.EditingSession``) applies the after-edit rules.
+
+Verified pixels: a tool opens its step with ``ctx.begin_stroke()`` (the mask
+and its verified pixels in one undo step) and reports each footprint with
+``ctx.verify(rect, region)``: every pixel it painted, filled or erased, also
+where the class did not change (confirming a correct pixel counts).
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from typing import Protocol
 
 import numpy as np
 
-from segstudio.core.paint import Rect, clip_rect, fill_polygon, flood_region, paint_segment, pick_class
+from segstudio.core.paint import (
+    Rect, capsule_stamp, clip_rect, fill_polygon, flood_region, paint_segment, pick_class,
+)
 from segstudio.core.undo import UndoHistory, UndoStep
 
 
@@ -24,6 +31,7 @@ class ToolContext(Protocol):
     """What a tool reads and calls; ``core.session.EditingSession`` is the one implementation."""
 
     mask: np.ndarray  # the current image's mask, edited in place
+    verified: np.ndarray  # its verified pixels (bool), marked through verify()
     history: UndoHistory  # its undo history
     current_class: int
     brush_radius: float
@@ -31,6 +39,8 @@ class ToolContext(Protocol):
     eraser_id: int
 
     def region_changed(self, rect: Rect) -> None: ...  # pixels in rect changed: redraw them
+    def begin_stroke(self) -> None: ...  # opens the undo step (mask + verified pixels)
+    def verify(self, rect: Rect, region: np.ndarray | None = None) -> None: ...  # a footprint: verified
     def edit_finished(self, step: UndoStep | None) -> None: ...  # a stroke/fill/polygon ended
     def pick_class(self, class_id: int) -> None: ...
     def show_preview(self, points: list, closed: bool = False) -> None: ...  # outline while drawing
@@ -82,11 +92,12 @@ class BrushTool(Tool):
             return
         self.ctx.history.record_before(rect)
         changed = paint_segment(mask, a, b, r, self.paint_class(), self.ctx.protected)
+        self.ctx.verify(rect, capsule_stamp(rect, a, b, r))
         if changed is not None:
             self.ctx.region_changed(changed)
 
     def press(self, yx, modifiers=None) -> None:
-        self.ctx.history.begin(self.ctx.mask)
+        self.ctx.begin_stroke()
         self._last = yx
         self._stamp(yx, yx)
 
@@ -121,13 +132,14 @@ class FillTool(Tool):
         mask = self.ctx.mask
         old = pick_class(mask, yx)
         cid = self.ctx.current_class
-        if old is None or old == cid or old in self.ctx.protected:
+        if old is None or old in self.ctx.protected:
             return
         rect, region = flood_region(mask, yx)
-        self.ctx.history.begin(mask)
+        self.ctx.begin_stroke()
         self.ctx.history.record_before(rect)
         y0, x0, y1, x1 = rect
-        mask[y0:y1, x0:x1][region] = cid
+        mask[y0:y1, x0:x1][region] = cid  # filling with its own class confirms the region
+        self.ctx.verify(rect, region)
         self.ctx.region_changed(rect)
         self.ctx.edit_finished(self.ctx.history.end())
 
@@ -208,9 +220,13 @@ def fill_shape(ctx: ToolContext, points) -> None:
     rect = clip_rect((int(min(ys)) - 1, int(min(xs)) - 1, int(max(ys)) + 2, int(max(xs)) + 2), ctx.mask.shape)
     if rect is None:
         return
-    ctx.history.begin(ctx.mask)
+    ctx.begin_stroke()
     ctx.history.record_before(rect)
     changed = fill_polygon(ctx.mask, points, ctx.current_class, ctx.protected)
+    # The footprint: the same polygon drawn on a scratch of the rect's size.
+    footprint = np.zeros((rect[2] - rect[0], rect[3] - rect[1]), np.uint8)
+    fill_polygon(footprint, [(y - rect[0], x - rect[1]) for y, x in points], 1)
+    ctx.verify(rect, footprint.astype(bool))
     if changed is not None:
         ctx.region_changed(changed)
     ctx.edit_finished(ctx.history.end())

@@ -100,6 +100,20 @@ def delete_verified(project, key: str) -> None:
         pass
 
 
+def store_verified(project, key: str, verified: np.ndarray, user_work: bool, encoded: bytes | None = None) -> None:
+    """Saves a document's verified pixels beside its mask (the autosaver, both paths).
+
+    With nothing verified on an image without the user's work the file is
+    removed instead (no file = nothing verified); an image with the user's
+    work always keeps its file, or the legacy rule would read it back as all
+    verified.
+    """
+    if verified.any() or user_work:
+        save_verified(project, key, verified, encoded)
+    else:
+        delete_verified(project, key)
+
+
 def legacy_verified(shape: tuple[int, int], edited_or_reviewed: bool) -> np.ndarray:
     """For a mask saved before verified pixels were recorded: a person's mask counts as all verified."""
     return np.full(shape, bool(edited_or_reviewed))
@@ -216,5 +230,5 @@ __all__ = [
     "HOLDOUT_STATE_KEY", "VerifiedFormatError", "as_paintable", "corrected_keys", "delete_verified",
     "encode_verified_png", "has_verified",
     "legacy_verified", "load_correction", "load_verified", "mark_reviewed", "mark_verified", "merge_prediction",
-    "previous_holdout", "read_verified_png", "remember_holdout", "save_verified", "verified_path",
+    "previous_holdout", "read_verified_png", "remember_holdout", "save_verified", "store_verified", "verified_path",
 ]

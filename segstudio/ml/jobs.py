@@ -153,10 +153,14 @@ def segment_job(predictor, items: list[tuple[str, Path]], cpu_threads: int | Non
     return job
 
 
-def retrain_job(checkpoint, paths: dict, masks: dict, settings, device_preference: str) -> Callable:
+def retrain_job(checkpoint, paths: dict, masks: dict, settings, device_preference: str,
+                verified: dict | None = None) -> Callable:
     """Job: fine-tunes ``checkpoint`` on ``masks`` (key -> mask; ``paths`` key -> image path).
 
-    Yields ``ml.finetune``'s progress events; returns its ``FinetuneResult``
+    ``verified`` (key -> bool array, or the path of a verified-pixels PNG read
+    here, off the GUI thread; a key absent = every pixel verified): only
+    verified pixels are targets; an image with none is left out. Yields
+    ``ml.finetune``'s progress events; returns its ``FinetuneResult``
     (``None`` when cancelled). Unreadable images are left out. On the CPU one
     core stays with the GUI.
     """
@@ -168,14 +172,49 @@ def retrain_job(checkpoint, paths: dict, masks: dict, settings, device_preferenc
         device, _ = choose_device(device_preference)
         if device.type == "cpu":
             limit_cpu_threads(leave_free=1)
-        images = {}
+        from segstudio.core.verified import VerifiedFormatError, read_verified_png
+
+        images, targets = {}, {}
         for key, path in paths.items():
             try:
                 images[key] = read_image(path)
-            except ImageReadError:
+                if verified is not None and key in verified:
+                    value = verified[key]
+                    targets[key] = value if isinstance(value, np.ndarray) else read_verified_png(value, images[key].shape[:2])
+            except (ImageReadError, VerifiedFormatError):
+                images.pop(key, None)
                 masks.pop(key, None)
-        result = yield from finetune(checkpoint, images, masks, settings, device, should_stop)
+                continue
+            if key in targets and not targets[key].any():  # nothing confirmed on it: nothing to learn
+                del images[key], targets[key]
+                masks.pop(key, None)
+        result = yield from finetune(checkpoint, images, masks, settings, device, should_stop,
+                                     verified=targets if verified is not None else None)
         return result
+
+    return job
+
+
+def continuous_job(checkpoint, list_corrections: Callable, settings, device_preference: str,
+                   check_every_s: float = 60.0) -> Callable:
+    """Job: ``ml.continuous.continuous_training`` (keep training while the person annotates).
+
+    ``list_corrections()`` is called on the worker thread and must give
+    key -> ``ml.continuous.Correction`` from files or snapshots, never from
+    widgets. Yields the generator's events (``CandidateBetter`` carries the
+    better weights); returns None when stopped. On the CPU one core stays with the GUI.
+    """
+
+    def job(should_stop):
+        from segstudio.ml.continuous import continuous_training
+        from segstudio.ml.device import choose_device, limit_cpu_threads
+
+        device, _ = choose_device(device_preference)
+        if device.type == "cpu":
+            limit_cpu_threads(leave_free=1)
+        yield from continuous_training(checkpoint, list_corrections, settings, device, should_stop,
+                                       check_every_s=check_every_s)
+        return None
 
     return job
 

@@ -188,14 +188,16 @@ def test_a_missing_model_file_is_a_message(qtbot, make_controller, dialogs, tmp_
     assert "gone.safetensors" in blocker.args[0] and dialogs.warnings
 
 
-def test_edited_and_reviewed_images_are_never_overwritten_without_a_yes(qtbot, make_controller, dialogs):
+def test_legacy_edited_and_reviewed_masks_are_never_overwritten_without_a_yes(qtbot, make_controller, dialogs):
+    """Masks of the user's saved before verified pixels existed (no verified file): the old question."""
     window, controller, applied = make_controller(count=4)
-    edited, reviewed = window.project.keys[0], window.project.keys[1]
-    window.project.set_status(edited, ImageStatus.EDITED)
-    window.project.set_status(reviewed, ImageStatus.REVIEWED)
+    edited, reviewed = window.project.keys[1], window.project.keys[2]  # not the image shown
+    for key, status in ((edited, ImageStatus.EDITED), (reviewed, ImageStatus.REVIEWED)):
+        window.project.save_mask(key, np.full((48, 64), 4, np.uint8))
+        window.project.set_status(key, status)
     report = run_to_end(qtbot, controller)  # the dialog says No (the default)
     assert len(dialogs.questions) == 1 and "2 images have your edits" in dialogs.questions[0]
-    assert sorted(report.applied) == window.project.keys[2:]
+    assert sorted(report.applied) == [window.project.keys[0], window.project.keys[3]]
     assert edited not in applied.masks and reviewed not in applied.masks
     assert all(not force for _, force in applied.calls)
     assert window.project.status(edited) == ImageStatus.EDITED
@@ -206,12 +208,30 @@ def test_edited_and_reviewed_images_are_never_overwritten_without_a_yes(qtbot, m
     assert (edited, True) in applied.calls
 
 
+def test_verified_pixels_survive_auto_segment_with_no_question(qtbot, make_controller, dialogs):
+    window, controller, applied = make_controller(count=3)
+    edited = window.project.keys[0]
+    window.show_image(edited)
+    window.session.set_pixels((0, 0, 6, 6), 4)
+    verified = window.doc.verified.copy()
+    mask_before = window.doc.mask.copy()
+    report = run_to_end(qtbot, controller)
+    assert not dialogs.questions and edited in report.applied
+    mask = window.session.mask_for(edited)
+    assert np.array_equal(mask[verified], mask_before[verified])  # exactly the verified pixels kept
+    assert np.array_equal(mask[~verified], applied.masks[edited][0][~verified])
+    assert np.array_equal(window.doc.verified, verified)
+    assert window.project.status(edited) == ImageStatus.EDITED
+
+
 def test_an_edit_made_during_the_run_is_kept(qtbot, make_controller):
     window, controller, applied = make_controller(count=3)
     last = window.project.keys[-1]
-    controller.progress.connect(lambda done, total: window.project.set_status(last, ImageStatus.EDITED))
+    window.show_image(last)
+    edit = lambda done, total: done == 1 and window.session.set_pixels((0, 0, 5, 5), 7)  # noqa: E731
+    controller.progress.connect(edit)
     report = run_to_end(qtbot, controller)
-    assert last in report.refused and last not in applied.masks
+    assert last in report.applied and (window.session.mask_for(last)[:5, :5] == 7).all()
 
 
 def test_unreadable_images_are_reported_and_skipped(qtbot, make_controller):
@@ -319,7 +339,7 @@ def test_with_the_real_main_window(qtbot, window, tiny_model, dialogs, tmp_path)
     with qtbot.waitSignal(controller.finished, timeout=TIMEOUT) as blocker:
         controller.segment("folder")
     report = blocker.args[0]
-    assert sorted(report.applied) == window.project.keys[1:]
+    assert sorted(report.applied) == window.project.keys  # verified pixels kept, no question
     assert window.project.status(first) == ImageStatus.EDITED and (window.doc.mask[:4, :4] == 4).all()
     assert window.project.status(window.project.keys[1]) == ImageStatus.PREDICTED
     qtbot.waitUntil(lambda: not controller.is_busy(), timeout=TIMEOUT)

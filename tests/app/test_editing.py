@@ -164,12 +164,13 @@ def test_model_masks_never_overwrite_edits(qtbot, window, image_folder):
     window.pick_class(4)
     drag(qtbot, window, [(30, 30), (30, 60)])
     predicted = np.zeros((120, 160), np.uint8)
-    assert not window.session.apply_prediction("img0", predicted)
+    assert window.session.apply_prediction("img0", predicted)  # fills the unverified pixels only
+    assert window.doc.mask[30, 40] == 4 and window.doc.verified[30, 40]
+    assert window.doc.mask[100, 150] == 0 and not window.doc.verified[100, 150]
     assert window.session.apply_prediction("img1", predicted)
     assert window.project.status("img1") == ImageStatus.PREDICTED
-    assert window.session.apply_prediction("img0", predicted, force=True)
     window.undo()  # the pre-fill is one undo step
-    assert window.doc.mask[30, 40] == 4
+    assert window.doc.mask[30, 40] == 4 and window.doc.mask[100, 150] != 0
 
 
 def test_file_list_thumbnails_and_status_filter(qtbot, window, image_folder):

@@ -10,6 +10,7 @@ import segstudio.core.atomic as atomic
 from segstudio.core.documents import DocumentCache, ImageDocument, class_counts
 from segstudio.core.maskio import read_index_png
 from segstudio.core.project import ImageStatus
+from segstudio.core.verified import load_verified
 from tests.app.conftest import drag
 
 VOID = 11
@@ -42,14 +43,20 @@ def test_big_masks_are_saved_by_a_worker_and_later_edits_stay_unsaved(qtbot, ope
     first = w.doc.mask.copy()
     assert w.autosaver.save_now(block=False)
     assert w.autosaver.is_saving() and w.save_label.text() == "saving…"
+    first_verified = w.doc.verified.copy()
+    assert first_verified.any()
     w.doc.mask[100:110, 100:110] = 1  # an edit while the worker writes
+    w.doc.verified[100:110, 100:110] = True
     w.doc.mark_edited()
     qtbot.waitUntil(lambda: not w.autosaver.is_saving(), timeout=3000)
     assert np.array_equal(read_index_png(mask_file(image_folder, "img0"), 12), first)
+    # The verified pixels went with the mask, as they were when the save began.
+    assert np.array_equal(load_verified(w.project, "img0", first.shape), first_verified)
     assert w.doc.dirty  # the later edit is not marked saved
     assert w.autosaver.save_now()  # blocking: everything on disk now
     assert np.array_equal(read_index_png(mask_file(image_folder, "img0"), 12), w.doc.mask)
     assert not w.doc.dirty and w.save_label.text() == "saved"
+    assert np.array_equal(load_verified(w.project, "img0", first.shape), w.doc.verified)
 
 
 def test_a_failed_background_save_keeps_edits_shows_it_and_retries(qtbot, opened, image_folder, monkeypatch):

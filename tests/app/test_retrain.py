@@ -37,7 +37,7 @@ def idle(features):
     return features.autoseg.busy is None
 
 
-def test_folder_autosegment_fills_masks_and_skips_edits(qtbot, window, controller, image_folder):
+def test_folder_autosegment_fills_masks_and_keeps_verified_pixels(qtbot, window, controller, image_folder):
     window.open_folder(image_folder)
     window.session.set_pixels((0, 0, 5, 5), 4)  # img0 now holds the user's edit
     controller.autoseg.segment("folder")
@@ -45,7 +45,8 @@ def test_folder_autosegment_fills_masks_and_skips_edits(qtbot, window, controlle
     assert window.project.status("img1") == ImageStatus.PREDICTED
     assert window.project.status("img2") == ImageStatus.PREDICTED
     assert window.project.status("img0") == ImageStatus.EDITED
-    assert (window.doc.mask[:5, :5] == 4).all() and (window.doc.mask[5:, 5:] == 11).all()
+    assert (window.doc.mask[:5, :5] == 4).all() and window.doc.verified[:5, :5].all()  # verified: kept
+    assert not window.doc.verified[5:, 5:].any() and (window.doc.mask[5:, 5:] != 11).any()  # the rest: predicted
     assert window.session.mask_for("img1").shape == (120, 160)
     assert "img1" in window.file_list.model.uncertainty
     assert window.project.load_confidence("img1").shape == (120, 160)
@@ -123,9 +124,9 @@ def test_training_uses_a_snapshot_of_the_masks(qtbot, window, controller, tmp_pa
 
     real = features.retrain_job
 
-    def spy(checkpoint, paths, masks, settings, device):
+    def spy(checkpoint, paths, masks, settings, device, verified=None):
         seen["masks"] = masks
-        return real(checkpoint, paths, masks, settings, device)
+        return real(checkpoint, paths, masks, settings, device, verified=verified)
 
     monkeypatch.setattr(features, "retrain_job", spy)
     controller.retrain.retrain(FinetuneSettings(minutes=None, epochs=2, crop=(48, 48)), decide=lambda r: False)

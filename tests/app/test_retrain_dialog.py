@@ -85,7 +85,7 @@ def features(window, tiny_model, monkeypatch):  # noqa: F811
     features = install_model_features(window)
     features.autoseg.model_choice = str(tiny_model)
 
-    def instant_retrain_job(checkpoint, paths, masks, settings, device_preference):
+    def instant_retrain_job(checkpoint, paths, masks, settings, device_preference, verified=None):
         better = {k: v + 0.01 if v.is_floating_point() else v for k, v in checkpoint.model.state_dict().items()}
 
         def job(should_stop):

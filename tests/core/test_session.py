@@ -91,17 +91,20 @@ def test_pick_class_ignores_ids_outside_the_label_set(session):
     assert session.current_class == 4 and picked == [4]
 
 
-def test_a_prediction_never_replaces_the_users_work_unless_forced(session):
+def test_a_prediction_fills_unverified_pixels_only_and_asks_nothing(session):
     predicted = np.full((H, W), 3, np.uint8)
     session.open_image("img0")
-    session.set_pixels((0, 0, 5, 5), 4)  # edited
+    session.set_pixels((0, 0, 5, 5), 4)  # edited: those pixels are verified
     session.open_image("img1")
     session.mark_reviewed()
-    assert not session.apply_prediction("img0", predicted)
-    assert not session.apply_prediction("img1", predicted)
-    assert session.status("img0") == ImageStatus.EDITED and (session.mask_for("img0")[:5, :5] == 4).all()
-    assert session.apply_prediction("img0", predicted, force=True)
-    assert session.status("img0") == ImageStatus.PREDICTED and (session.mask_for("img0") == 3).all()
+    before_reviewed = session.mask_for("img1").copy()
+    assert session.apply_prediction("img0", predicted)
+    assert session.apply_prediction("img1", predicted)
+    mask0 = session.mask_for("img0")
+    assert session.status("img0") == ImageStatus.EDITED and (mask0[:5, :5] == 4).all()
+    assert (mask0[5:] == 3).all() and (mask0[:, 5:] == 3).all()
+    assert np.array_equal(session.mask_for("img1"), before_reviewed)  # all verified: nothing changes
+    assert session.status("img1") == ImageStatus.REVIEWED
     assert not session.apply_prediction("img2", np.zeros((5, 5), np.uint8))  # wrong size
     assert not session.apply_prediction("nope", predicted)
 
