@@ -67,6 +67,10 @@ class AutoSegmentController(QObject):
         if panel is None:
             panel = ModelPanel(parent=main_window)
             main_window.add_dock(panel, Qt.DockWidgetArea.RightDockWidgetArea)
+            effort = getattr(main_window, "effort_dock", None)
+            if effort is not None:  # one tab each: the Classes dock keeps room for all 12 classes
+                main_window.tabifyDockWidget(effort, panel)
+                panel.raise_()
         self.panel = panel
         self.loaded: LoadedModel | None = None
         self.model_choice: str = main_window.settings.model_path or DEFAULT_CHOICE
@@ -215,7 +219,7 @@ class AutoSegmentController(QObject):
             self._show_device(self.device_preference)
             return
         if not self._show_device(preference):
-            message = self.panel.device_label.text()
+            message = self.panel.device_label.toolTip()  # the whole reason
             self._show_device(self.device_preference)
             self.warn("Device", message)
             return

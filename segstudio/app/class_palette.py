@@ -116,8 +116,16 @@ class ClassPaletteDock(QDockWidget):
         right = Qt.DockWidgetArea.RightDockWidgetArea
         others = [d for d in window.findChildren(QDockWidget)
                   if d is not self and d.isVisible() and window.dockWidgetArea(d) == right]
-        # Never squeeze the docks below it under their preferred height.
-        room = window.centralWidget().height() - sum(d.sizeHint().height() for d in others)
+        # Never squeeze the docks below it under their preferred height; docks tabbed together
+        # share one place, so a tab group needs only its tallest member's height.
+        taken, counted = 0, set()
+        for dock in others:
+            if dock in counted:
+                continue
+            group = [dock] + [d for d in window.tabifiedDockWidgets(dock) if d in others]
+            counted.update(group)
+            taken += max(d.sizeHint().height() for d in group)
+        room = window.centralWidget().height() - taken
         window.resizeDocks([self], [max(200, min(needed, room))], Qt.Orientation.Vertical)
 
     def _row_changed(self, row: int, *_):

@@ -162,7 +162,12 @@ class ModelPanel(QDockWidget):
         index = self.device_combo.findData(preference)
         if index >= 0:
             self.device_combo.setCurrentIndex(index)
-        self.device_label.setText(description)
+        # The whole reason can run to three lines and the dock clips it: the label says the
+        # device and the first reason; the tooltip has all of it.
+        head, _, why = description.partition(" — ")
+        short = f"{head} — {why.split(' (')[0].split(';')[0]}" if why else head
+        self.device_label.setText(short)
+        self.device_label.setToolTip(description)
 
     def set_summary(self, text: str) -> None:
         self.summary_label.setText(text)

@@ -312,6 +312,10 @@ def test_an_unavailable_device_is_explained_and_the_choice_stays(qtbot, make_con
     controller.choose_device("auto")
     assert controller.device_preference == "auto"
     assert "CUDA not available" in controller.panel.device_label.text()
+    # One short line in the dock (the whole reason ran to three clipped lines); all of it on hover.
+    label = controller.panel.device_label
+    assert "\n" not in label.text() and len(label.text()) < len(label.toolTip())
+    assert label.toolTip().startswith(label.text())
 
 
 def test_the_low_confidence_toggle_reaches_the_canvas(qtbot, make_controller):

@@ -231,3 +231,20 @@ def test_a_job_slow_to_notice_cancel_is_still_joined(qtbot):
     assert registry.running() == [worker]  # still registered: it can be joined later
     assert registry.stop_all(timeout_ms=-1)
     assert not worker.is_running() and registry.running() == []
+
+
+
+def test_the_effort_and_model_docks_share_one_place_so_the_palette_keeps_its_room(qtbot, settings):
+    from segstudio.app.main_window import MainWindow
+    from segstudio.app.retrain import install_model_features
+
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    features = install_model_features(win, interactive=False)
+    win.resize(1440, 1000)
+    win.show()
+    qtbot.waitExposed(win)
+    panel = features.autoseg.panel
+    assert win.effort_dock in win.tabifiedDockWidgets(panel)
+    assert not panel.visibleRegion().isEmpty()  # the Model tab is the one in front
+    win.workers.stop_all()
