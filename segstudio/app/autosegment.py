@@ -295,7 +295,9 @@ class AutoSegmentController(QObject):
         self._force = force
         self._report = SegmentReport(requested=len(items))
         self._started = time.monotonic()
-        worker = Worker(segment_job(self.predictor, items, labelset=self._labelset()), name="auto-segment")
+        open_keys = frozenset(d.key for d in self.window.session.documents.all())  # merged on the GUI thread, from memory
+        worker = Worker(segment_job(self.predictor, items, labelset=self._labelset(), project=project,
+                                    open_keys=open_keys), name="auto-segment")
         worker.progress.connect(self._on_event)
         worker.result.connect(lambda _done: self._on_run_end(False))
         worker.cancelled.connect(lambda: self._on_run_end(True))
@@ -311,7 +313,8 @@ class AutoSegmentController(QObject):
         else:
             encoded = (event.mask_png, event.confidence_png) if event.mask_png is not None else None
             applied = self.window.session.apply_prediction(event.key, event.mask, event.confidence, force=self._force,
-                                                           encoded=encoded, model=choice_label(self.model_choice))
+                                                           encoded=encoded, model=choice_label(self.model_choice),
+                                                           merged=event.merged)
             (report.applied if applied else report.refused).append(event.key)
             if applied:
                 self.window.file_list.set_uncertainty(event.key, float(event.mean_uncertainty))

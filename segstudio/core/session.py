@@ -55,6 +55,7 @@ from segstudio.core.maskio import MaskFormatError
 from segstudio.core.paint import Rect
 from segstudio.core.project import ImageStatus, Project
 from segstudio.core.reassign import ReassignEvent, check_classes, replace_class
+from segstudio.core.saved_merge import SavedMerge, is_current
 from segstudio.core.undo import UndoHistory, UndoStep
 from segstudio.core.verified import (
     VerifiedFormatError, has_verified, legacy_verified, load_verified, mark_verified, merge_prediction,
@@ -369,7 +370,7 @@ class EditingSession:
     # --- predictions -----------------------------------------------------------------
     def apply_prediction(self, key: str, mask: np.ndarray, confidence: np.ndarray | None = None,
                          force: bool = False, encoded: tuple[bytes, bytes | None] | None = None,
-                         model: str | None = None) -> bool:
+                         model: str | None = None, merged: SavedMerge | None = None) -> bool:
         """Puts a model's mask on the unverified pixels of ``key`` as one undo step.
 
         Verified pixels are never overwritten (``core.verified.merge_prediction``),
@@ -382,6 +383,9 @@ class EditingSession:
         worker: for an image that is not in memory only the files are written
         (no image decode, no PNG encode on the caller's thread). ``model``: the
         model version, recorded with the effort of correcting this pre-fill.
+        ``merged``: the worker's merge of the saved mask and verified pixels
+        (``core.saved_merge``); written as is while the image is not in memory
+        and its files are the ones the worker read, else merged here again.
         """
         if self.project is None or key not in self.project.keys:
             return False
@@ -392,6 +396,10 @@ class EditingSession:
         nothing_verified = legacy or (in_memory is None and not has_verified(self.project, key))
         if encoded is not None and in_memory is None and nothing_verified and self._write_prediction(key, mask, encoded):
             self.effort.prefilled(key, mask, model, encoded[0])
+            return True
+        if (encoded is not None and merged is not None and in_memory is None and not legacy and merged.key == key
+                and is_current(self.project, merged) and self._write_prediction(key, mask, encoded, merged)):
+            self.effort.prefilled(key, merged.mask, model, merged.mask_png)
             return True
         mask = np.asarray(mask)
         doc = self.document(key)
@@ -444,8 +452,9 @@ class EditingSession:
         """Whether auto-segmenting ``key`` would replace the user's pixels (a legacy image only)."""
         return self.project is not None and self._is_legacy(key, self.documents.peek(key))
 
-    def _write_prediction(self, key: str, mask: np.ndarray, encoded) -> bool:
-        """Saves a model's mask for an image that is not in memory; False to take the slow path."""
+    def _write_prediction(self, key: str, mask: np.ndarray, encoded, merged: SavedMerge | None = None) -> bool:
+        """Saves a model's mask (or ``merged``, its worker-made merge with the saved verified
+        pixels) for an image that is not in memory; False to take the slow path."""
         try:
             width, height = read_image_size(self.project.image_path(key))
         except (ImageReadError, OSError):
@@ -453,14 +462,19 @@ class EditingSession:
         if np.shape(mask) != (height, width):
             return False
         mask_png, confidence_png = encoded
-        try:
-            self.project.save_mask(key, mask, encoded=mask_png)
+        status_before = self.project.status(key)
+        try:  # verified pixels: as the in-memory merge, the file is not touched (they never change)
+            if merged is not None:
+                self.project.save_mask(key, merged.mask, encoded=merged.mask_png)
+            else:
+                self.project.save_mask(key, mask, encoded=mask_png)
             if confidence_png is not None:
                 self.project.save_confidence(key, None, encoded=confidence_png)
         except OSError:
             return False  # kept in memory instead; the autosaver retries
-        self._keep_prediction(key, mask, mask_png)
-        self.project.set_status(key, ImageStatus.PREDICTED)
+        self._keep_prediction(key, mask, mask_png)  # the raw prediction, never the merge
+        keeps_status = merged is not None and merged.keeps_verified and status_before in USER_STATUSES
+        self.project.set_status(key, status_before if keeps_status else ImageStatus.PREDICTED)
         self.on_save_needed()  # the state (statuses) is saved with the next autosave
         self.on_changed(MaskChange(key, "prediction"))
         return True

@@ -72,6 +72,7 @@ class SegmentEvent:
     error: str | None = None
     mask_png: bytes | None = None  # encoded here, off the GUI thread
     confidence_png: bytes | None = None
+    merged: object | None = None  # core.saved_merge.SavedMerge: the prediction merged into the saved files
 
 
 def load_model_job(choice: str, device_preference: str, labelset) -> Callable:
@@ -105,19 +106,23 @@ def load_model_job(choice: str, device_preference: str, labelset) -> Callable:
     return job
 
 
-def segment_job(predictor, items: list[tuple[str, Path]], cpu_threads: int | None = None, labelset=None) -> Callable:
+def segment_job(predictor, items: list[tuple[str, Path]], cpu_threads: int | None = None, labelset=None,
+                project=None, open_keys: frozenset[str] = frozenset()) -> Callable:
     """Job: predicts ``(key, image path)`` items one by one, yielding a ``SegmentEvent`` per image.
 
     It checks ``should_stop`` before every image (Cancel stops within one
     image). On the CPU it caps torch's threads at all cores but one while it
     runs, so the GUI thread keeps a core. The PNGs are encoded here, so the
-    GUI thread only writes files.
+    GUI thread only writes files. With ``project``, an image with saved
+    verified pixels that is not in ``open_keys`` (the GUI's documents in
+    memory) also gets its merge made here (``core.saved_merge.merge_saved``).
     """
 
     def job(should_stop):
         import torch
 
         from segstudio.core.maskio import encode_grey_png, encode_index_png
+        from segstudio.core.saved_merge import merge_saved
 
         previous = torch.get_num_threads()
         if predictor.device.type == "cpu":
@@ -142,10 +147,11 @@ def segment_job(predictor, items: list[tuple[str, Path]], cpu_threads: int | Non
                 finally:
                     del image
                 labels = labelset or predictor.checkpoint.labelset
+                merged = merge_saved(project, key, prediction.mask) if project is not None and key not in open_keys else None
                 yield SegmentEvent("result", key, i, total, time.monotonic() - started, prediction.mask,
                                    prediction.confidence, prediction.mean_uncertainty,
                                    mask_png=encode_index_png(prediction.mask, labels),
-                                   confidence_png=encode_grey_png(prediction.confidence))
+                                   confidence_png=encode_grey_png(prediction.confidence), merged=merged)
             return total
         finally:
             torch.set_num_threads(previous)

@@ -32,9 +32,9 @@ class AppliedPredictions:
         self.calls, self.masks = [], {}
         real = session.apply_prediction
 
-        def spy(key, mask, confidence=None, force=False, encoded=None, model=None):
+        def spy(key, mask, confidence=None, force=False, encoded=None, model=None, merged=None):
             self.calls.append((key, force))
-            applied = real(key, mask, confidence, force=force, encoded=encoded, model=model)
+            applied = real(key, mask, confidence, force=force, encoded=encoded, model=model, merged=merged)
             if applied:
                 self.masks[key] = (mask.copy(), None if confidence is None else confidence.copy())
             return applied
