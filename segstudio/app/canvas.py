@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsPathItem,
     QGraphicsPixmapItem,
+    QGraphicsRectItem,
     QGraphicsScene,
     QGraphicsView,
 )
@@ -35,20 +36,23 @@ def key_modifiers(modifiers) -> frozenset[str]:
     return frozenset(name for flag, name in names.items() if modifiers & flag)
 
 
-class OverlayItem(QGraphicsItem):
-    """Draws the RGBA overlay buffer; only the exposed part is painted."""
+class OverlayItem(QGraphicsRectItem):
+    """Draws the RGBA overlay buffer; only the exposed part is painted.
+
+    A rect item, so that its bounding rect is C++ state: a Python ``boundingRect``
+    override was called while a closed window's scene was torn down (a deferred
+    delete in a later event loop) and crashed the interpreter now and then.
+    """
 
     def __init__(self, buffer: NumpyQImage) -> None:
-        super().__init__()
+        h, w = buffer.array.shape[:2]
+        super().__init__(0, 0, w, h)
+        self.setPen(QPen(Qt.PenStyle.NoPen))
         self.buffer = buffer
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
 
-    def boundingRect(self) -> QRectF:
-        h, w = self.buffer.array.shape[:2]
-        return QRectF(0, 0, w, h)
-
     def paint(self, painter: QPainter, option, widget=None) -> None:
-        exposed = option.exposedRect.intersected(self.boundingRect()).toAlignedRect()
+        exposed = option.exposedRect.intersected(self.rect()).toAlignedRect()
         painter.drawImage(exposed, self.buffer.image, exposed)
 
 

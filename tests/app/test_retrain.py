@@ -19,6 +19,7 @@ torch.set_num_threads(1)
 def tiny_model(tmp_path):
     config = model_config("unet-bn", base_width=4, depth=2)
     path = tmp_path / "tiny.safetensors"
+    torch.manual_seed(1)  # a fixed start: whether a retrain passes the per-class guard must not depend on the draw
     save_checkpoint(path, build_model(config), config, CAMVID, train_size={"mode": "native"})
     return path
 
