@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from segstudio.app.worker import Worker
+from segstudio.core.documents import save_document
 from segstudio.core.project import ImageStatus
 from segstudio.core.verified import encode_verified_png, store_verified
 
@@ -112,26 +113,15 @@ class Autosaver(QObject):
         for doc in self.documents.dirty():
             if doc.key in self._pending:
                 continue  # being written; saved again afterwards if edited meanwhile
-            if self.project.status(doc.key) == ImageStatus.NO_MASK:  # every edit undone: no mask again
-                try:
-                    self.project.delete_mask(doc.key)
-                except OSError as exc:
-                    failed = str(exc)
-                    continue
-                doc.mark_saved(doc.edit_generation)
-                self.saved.emit(doc.key)
-                continue
-            if not block and doc.mask.size > BACKGROUND_PIXELS:
+            big = doc.mask.size > BACKGROUND_PIXELS and self.project.status(doc.key) != ImageStatus.NO_MASK
+            if not block and big:
                 self._start_background(doc)
                 continue
-            generation = doc.edit_generation
             try:
-                self.project.save_mask(doc.key, doc.mask)
-                store_verified(self.project, doc.key, doc.verified, self._user_work(doc.key))
+                save_document(self.project, doc)  # or deletes the mask once every edit is undone
             except OSError as exc:  # SaveError is an OSError
                 failed = str(exc)
                 continue
-            doc.mark_saved(generation)
             self.saved.emit(doc.key)
         return self._finish_pass(failed)
 

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from segstudio.core.project import ImageStatus
 from segstudio.core.undo import UndoHistory, UndoStep
+from segstudio.core.verified import store_verified
 
 # float32 histogram bins are exact up to 2**24; count in blocks below that.
 _BLOCK_PIXELS = 1 << 23
@@ -177,3 +179,17 @@ class DocumentCache:
     def clear(self) -> None:
         self._docs.clear()
         self._kept.clear()
+
+
+def save_document(project, doc: ImageDocument) -> None:
+    """Writes one document as the folder keeps it and marks it saved: its mask and, beside it,
+    its verified pixels (both atomic); a mask whose every edit was undone (NO_MASK) is deleted
+    instead. Raises ``OSError`` (``SaveError``) and leaves the document dirty on failure."""
+    generation = doc.edit_generation
+    status = project.status(doc.key)
+    if status == ImageStatus.NO_MASK:
+        project.delete_mask(doc.key)
+    else:
+        project.save_mask(doc.key, doc.mask)
+        store_verified(project, doc.key, doc.verified, status in (ImageStatus.EDITED, ImageStatus.REVIEWED))
+    doc.mark_saved(generation)

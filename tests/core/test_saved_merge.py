@@ -8,10 +8,11 @@ import pytest
 from PIL import Image
 
 from segstudio.core.maskio import encode_grey_png, encode_index_png
+from segstudio.core.documents import save_document
 from segstudio.core.project import ImageStatus, Project
 from segstudio.core.saved_merge import merge_saved
 from segstudio.core.session import EditingSession
-from segstudio.core.verified import load_verified, store_verified
+from segstudio.core.verified import load_verified
 
 H, W = 30, 40
 KEY = "img0"
@@ -26,10 +27,7 @@ def open_session(folder):
 def save_all(session):
     """What the autosaver does for every dirty document."""
     for doc in session.documents.dirty():
-        session.project.save_mask(doc.key, doc.mask)
-        user = session.project.status(doc.key) in (ImageStatus.EDITED, ImageStatus.REVIEWED)
-        store_verified(session.project, doc.key, doc.verified, user)
-        doc.mark_saved(doc.edit_generation)
+        save_document(session.project, doc)
     session.project.save_state()
 
 

@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from segstudio.core.documents import save_document
 from segstudio.core.project import ImageStatus, Project
 from segstudio.core.session import EditingSession
 from segstudio.core.smart_tools import RegionPickTool
 from segstudio.core.tools import BrushTool, EraserTool, FillTool, PolygonTool
-from segstudio.core.verified import has_verified, load_verified, store_verified, verified_path
+from segstudio.core.verified import has_verified, load_verified, verified_path
 
 H, W = 30, 40
 
@@ -39,10 +40,7 @@ def session(folder):
 def save_all(session):
     """What the autosaver does for every dirty document."""
     for doc in session.documents.dirty():
-        session.project.save_mask(doc.key, doc.mask)
-        user = session.project.status(doc.key) in (ImageStatus.EDITED, ImageStatus.REVIEWED)
-        store_verified(session.project, doc.key, doc.verified, user)
-        doc.mark_saved(doc.edit_generation)
+        save_document(session.project, doc)
     session.project.save_state()
 
 
