@@ -38,9 +38,17 @@ def register(subparsers) -> None:
     p.add_argument("--amp", action="store_true", help="bf16/fp16 autocast on GPUs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", help="a .resume.pt file written by an earlier run")
+    p.add_argument("--init-from", metavar="CHECKPOINT",
+                   help="start from this checkpoint's weights (and architecture) with a fresh optimizer and "
+                        "schedule: to continue a model on more data or for longer")
+    p.add_argument("--warmup-epochs", type=float, default=1.0,
+                   help="linear LR warm-up, in epochs (at most a fifth of the run)")
     p.add_argument("--width", type=int, help="U-Net base width (64 in the study)")
     p.add_argument("--depth", type=int, help="U-Net poolings, 1-6 (4 in the study)")
-    p.add_argument("--encoder-weights", default="none", help="none | imagenet | FILE (VGG models)")
+    p.add_argument("--encoder-weights", default="none",
+                   help="none | imagenet | FILE (models with a pretrained encoder: vgg16-*, lite*-unet)")
+    p.add_argument("--encoder-lr-factor", type=float, default=1.0,
+                   help="the encoder learns at this share of --lr (e.g. 0.5 for a pretrained encoder)")
     p.add_argument("--minutes", type=float, help="stop after this much training time")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.add_argument("--val-every", type=int, default=1)
@@ -122,6 +130,9 @@ def config_from_args(args: argparse.Namespace):
         pipeline=args.pipeline,
         cache_gb=args.cache_gb,
         flip_tta=args.tta == "flip",
+        encoder_lr_factor=args.encoder_lr_factor,
+        init_checkpoint=args.init_from,
+        warmup_epochs=args.warmup_epochs,
     )
 
 

@@ -23,38 +23,24 @@ pushes one pixel through the network with every weight made positive.
 
 from __future__ import annotations
 
-# VGG16's five stages at strides 1, 2, 4, 8, 16: convolutions per stage.
-_VGG16_CONVS_PER_STAGE = (2, 2, 3, 3, 3)
+from segstudio.ml.models.registry import ARCHITECTURES
 
 
 def input_multiple(config: dict) -> int | None:
-    """What the network pads H and W to (``2**depth``); ``None`` for a model not from the registry."""
-    arch = config.get("arch")
-    if arch == "unet":
-        return 2 ** int(config.get("depth", 4))
-    if arch == "vgg16_unet":
-        return 32
-    return None
+    """What the network pads H and W to; ``None`` for a configuration of no registered architecture."""
+    arch = ARCHITECTURES.get(config.get("arch"))
+    return None if arch is None else int(arch.input_multiple(config))
 
 
 def receptive_radius(config: dict) -> int | None:
-    """Pixels one output pixel's logits reach out to on each side; ``None`` when unknown."""
-    arch = config.get("arch")
-    bilinear = config.get("upsample", "transpose") == "bilinear"
-    if arch == "unet":
-        strides = [2**level for level in range(int(config.get("depth", 4)))]
-        encoder = sum(2 * s for s in strides)
-        bottleneck = 2 * (2 * strides[-1])  # two convolutions below the last pool
-    elif arch == "vgg16_unet":
-        strides = [2**level for level in range(len(_VGG16_CONVS_PER_STAGE))]
-        encoder = sum(n * s for n, s in zip(_VGG16_CONVS_PER_STAGE, strides))
-        bottleneck = 2 * (2 * strides[-1])
-    else:
-        return None
-    pools = sum(strides)
-    decoder = sum(2 * s for s in strides)
-    upsampling = sum(2 * s for s in strides) if bilinear else 0
-    return encoder + pools + bottleneck + decoder + upsampling
+    """Pixels one output pixel's logits reach out to on each side; ``None`` for no registered architecture.
+
+    Each architecture declares it (``models/contract.py``): summed by hand for
+    the U-Nets (the rule above), bounded by a walk over the layers for
+    EfficientNet-Lite (``models/radius.py``).
+    """
+    arch = ARCHITECTURES.get(config.get("arch"))
+    return None if arch is None else int(arch.receptive_radius(config))
 
 
 __all__ = ["input_multiple", "receptive_radius"]

@@ -30,7 +30,7 @@ from segstudio.ml.device import autocast_dtype, choose_device
 from segstudio.ml.distributed import DistContext, all_reduce_sum, broadcast_flag, init_distributed
 from segstudio.ml.losses import build_criterion
 from segstudio.ml.metrics import ConfusionMatrix
-from segstudio.ml.models.registry import build_model, model_config
+from segstudio.ml.models.registry import build_model, encoder_modules, model_config, normalization
 from segstudio.ml.train_data import build_training_data, make_loader  # noqa: F401  (make_loader: public here too)
 
 
@@ -72,6 +72,8 @@ class TrainConfig:
     pipeline: str = "auto"  # "auto" | "device" (decoded once, batch-augmented) | "stream" (from disk)
     cache_gb: float = DEFAULT_CACHE_GB  # memory the decoded data set may take
     flip_tta: bool = False  # validate on the mean of the frame's and its mirror's logits
+    # The pretrained encoder learns at this share of ``lr`` (1.0: one rate for the whole network).
+    encoder_lr_factor: float = 1.0
 
 
 @dataclass
@@ -369,11 +371,12 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 
 def _build(config: TrainConfig, device: torch.device, ctx: DistContext):
+    """The network, its configuration and the input normalisation its encoder expects."""
     if config.init_checkpoint:
         from segstudio.ml.checkpoint import load_checkpoint
 
         loaded = load_checkpoint(config.init_checkpoint)
-        model, arch = loaded.model, loaded.config
+        model, arch, norm = loaded.model, loaded.config, loaded.normalization
     else:
         overrides = {"num_classes": config.labelset.num_classes}
         if config.width is not None:
@@ -382,12 +385,23 @@ def _build(config: TrainConfig, device: torch.device, ctx: DistContext):
             overrides["depth"] = config.depth
         arch = model_config(config.model, **overrides)
         model = build_model(arch, encoder_weights=config.encoder_weights)
+        norm = normalization(arch)
     if ctx.enabled and config.sync_bn:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    return model, arch
+    return model, arch, norm
+
+
+def optimizer_groups(model: nn.Module, arch: dict, lr: float, encoder_lr_factor: float) -> list[dict]:
+    """One group, or the encoder (from the architecture contract) at ``lr * encoder_lr_factor``."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if encoder_lr_factor == 1.0:
+        return [{"params": params, "lr": lr}]
+    encoder_ids = {id(p) for p in encoder_modules(model, arch).parameters()}
+    return [{"params": [p for p in params if id(p) not in encoder_ids], "lr": lr},
+            {"params": [p for p in params if id(p) in encoder_ids], "lr": lr * encoder_lr_factor}]
 
 
 def train(config: TrainConfig, should_stop: Callable[[], bool] = lambda: False) -> Iterator:
@@ -406,18 +420,17 @@ def train(config: TrainConfig, should_stop: Callable[[], bool] = lambda: False) 
     num_classes = labelset.num_classes
     ignore = config.ignore_index
     wants_counts = isinstance(config.class_weights, str) and config.class_weights.lower() == "auto"
-    data = build_training_data(config, ctx, device, want_counts=wants_counts)
-
-    model, arch = _build(config, device, ctx)
+    model, arch, norm = _build(config, device, ctx)
+    data = build_training_data(config, ctx, device, want_counts=wants_counts, normalization=norm)
     weights = resolve_class_weights(config, data.class_counts, num_classes)
     if weights is not None:
         weights = weights.to(device)
     criterion = build_criterion(config.loss, weights, ignore)
-    params = [p for p in model.parameters() if p.requires_grad]
+    groups = optimizer_groups(_unwrap(model), arch, config.lr, config.encoder_lr_factor)
     if config.optimizer == "sgd":
-        optimizer = torch.optim.SGD(params, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
+        optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
     else:
-        optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = data.steps_per_epoch
     total_steps = steps_per_epoch * config.epochs
     # Warm-up is at most a fifth of the run, so that short runs still decay.
@@ -435,6 +448,8 @@ def train(config: TrainConfig, should_stop: Callable[[], bool] = lambda: False) 
     amp_dtype = autocast_dtype(device) if config.amp else None
     scaler = make_grad_scaler(device, amp_dtype)
     out = Path(config.out)
+    if ctx.is_main:
+        out.parent.mkdir(parents=True, exist_ok=True)  # --out runs/new/model.safetensors just works
     start_epoch, best_miou = 0, -1.0
     best_metrics: dict | None = None
     if config.resume:
@@ -451,6 +466,8 @@ def train(config: TrainConfig, should_stop: Callable[[], bool] = lambda: False) 
     stopped: str | None = None
     epoch = start_epoch
     train_size = {"mode": "resize", "size": [config.size, config.size]} if config.size else {"mode": "native"}
+    if data.image_size is not None and not config.size:
+        train_size["image_size"] = list(data.image_size)  # the frames' typical size: the scale objects had
     for epoch in range(start_epoch, config.epochs):
         seed_everything(_epoch_seed(config.seed, epoch, ctx.rank))
         batches = data.epoch(epoch, _epoch_seed(config.seed, epoch, 0))
@@ -505,7 +522,8 @@ def train(config: TrainConfig, should_stop: Callable[[], bool] = lambda: False) 
                     "elapsed_s": round(time.monotonic() - started, 1),
                     "segstudio_version": segstudio.__version__,
                 }
-                save_checkpoint(out, _unwrap(model), arch, labelset, train_size=train_size, record=record)
+                save_checkpoint(out, _unwrap(model), arch, labelset, normalization=norm, train_size=train_size,
+                                record=record)
             _save_resume(_resume_path(out), model, optimizer, scheduler, epoch + 1, best_miou, config, best_metrics)
         yield EpochEnd(
             epoch + 1, config.epochs, train_loss, val_loss, metrics, is_best,

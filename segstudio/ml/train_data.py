@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
+from segstudio.core.imageio import ImageReadError, read_image_size
 from segstudio.ml.batch_pipeline import BatchAugment, DeviceBatches, PipelineUnsuitable, decode_pairs, place_cache
 from segstudio.ml.checkpoint import NORMALIZATION
 from segstudio.ml.data import SegmentationFolder, pair_files
@@ -34,6 +35,7 @@ class TrainingData:
     description: str
     class_counts: np.ndarray = field(repr=False, default=None)
     sampler: torch.utils.data.DistributedSampler | None = None
+    image_size: tuple[int, int] | None = None  # the training frames' median (H, W): the scale the model learns
 
     @property
     def steps_per_epoch(self) -> int:
@@ -68,8 +70,25 @@ def make_loader(dataset, batch_size: int, shuffle: bool, ctx: DistContext, seed:
     return loader, sampler
 
 
-def build_training_data(config, ctx: DistContext, device: torch.device, want_counts: bool) -> TrainingData:
-    """The training (and validation) batches a ``TrainConfig`` asks for."""
+def median_image_size(pairs) -> tuple[int, int] | None:
+    """The median (H, W) of the images of ``(image, label)`` pairs, read from their headers."""
+    sizes = []
+    for image_path, _ in pairs:
+        try:
+            width, height = read_image_size(image_path)
+        except (ImageReadError, OSError):
+            continue
+        sizes.append((height, width))
+    if not sizes:
+        return None
+    return int(np.median([h for h, _ in sizes])), int(np.median([w for _, w in sizes]))
+
+
+def build_training_data(
+    config, ctx: DistContext, device: torch.device, want_counts: bool, normalization: dict | None = None
+) -> TrainingData:
+    """The training (and validation) batches a ``TrainConfig`` asks for, normalised as the encoder expects."""
+    norm = normalization or NORMALIZATION
     if config.pipeline not in PIPELINES:
         raise ValueError(f"unknown pipeline {config.pipeline!r}; choose one of: {', '.join(PIPELINES)}")
     n_classes, ignore = config.labelset.num_classes, config.ignore_index
@@ -88,7 +107,7 @@ def build_training_data(config, ctx: DistContext, device: torch.device, want_cou
                 raise ValueError(f"the in-memory pipeline cannot take this data set: {exc}") from exc
             why_not = str(exc)
         else:
-            augment = BatchAugment.from_aug(config.aug, config.crop, ignore, config.scale_range, NORMALIZATION)
+            augment = BatchAugment.from_aug(config.aug, config.crop, ignore, config.scale_range, norm)
             counts = decoded.class_pixel_counts(n_classes) if want_counts else None
             decoded = place_cache(decoded, device)
             train = DeviceBatches(decoded, config.batch_size, device, augment, True, ctx.rank, ctx.world_size)
@@ -102,17 +121,17 @@ def build_training_data(config, ctx: DistContext, device: torch.device, want_cou
             description = (f"in-memory: {len(decoded)} training + {len(val_decoded) if val_decoded else 0} "
                            f"validation images decoded once ({size_mb:.0f} MB on {where}), "
                            f"augmented in batches on {device}")
-            return TrainingData(train, val, description, counts)
+            return TrainingData(train, val, description, counts, image_size=median_image_size(train_pairs))
     train_set = SegmentationFolder(
         train_pairs, n_classes,
-        build_train_transform(config.size, config.crop, set(config.aug), ignore, NORMALIZATION,
+        build_train_transform(config.size, config.crop, set(config.aug), ignore, norm,
                               scale_range=tuple(config.scale_range)),
         ignore,
     )
     loader, sampler = make_loader(train_set, config.batch_size, True, ctx, config.seed, config.num_workers)
     val_loader = None
     if val_pairs:
-        val_set = SegmentationFolder(val_pairs, n_classes, build_eval_transform(config.size), ignore)
+        val_set = SegmentationFolder(val_pairs, n_classes, build_eval_transform(config.size, norm), ignore)
         # Crops train, full frames evaluate: one image per batch then (frames may differ in size).
         val_bs = config.batch_size if config.size else 1
         val_loader, _ = make_loader(val_set, val_bs, False, ctx, config.seed, config.num_workers)
@@ -121,4 +140,4 @@ def build_training_data(config, ctx: DistContext, device: torch.device, want_cou
         description += f": {why_not}"
         log.warning("in-memory pipeline not used: %s", why_not)
     counts = train_set.class_pixel_counts() if want_counts else None
-    return TrainingData(loader, val_loader, description, counts, sampler)
+    return TrainingData(loader, val_loader, description, counts, sampler, median_image_size(train_pairs))

@@ -9,9 +9,11 @@ from segstudio.ml.models.registry import model_config
 
 
 def small_config(name: str, **overrides) -> dict:
-    """A registry configuration with the U-Nets shrunk (width 4); VGG models stay real."""
+    """A registry configuration with the U-Nets shrunk (width 4, Lite decoders 8 wide); encoders stay real."""
     if name.startswith("unet"):
         overrides.setdefault("base_width", 4)
+    if name.startswith("lite"):
+        overrides.setdefault("decoder_channels", [8, 8, 8, 8])
     return model_config(name, **overrides)
 
 

@@ -12,9 +12,10 @@ from segstudio.ml.models.vgg_unet import ENCODER_CHANNELS
 torch.set_num_threads(1)
 
 
-def test_registry_names_are_the_studys_six():
+def test_registry_names_are_the_studys_six_and_the_lite_unets():
     assert MODEL_NAMES == (
         "unet", "unet-bn", "unet-bn-dropout", "vgg16-unet", "vgg16-unet-bn", "vgg16-unet-bn-dropout",
+        "lite0-unet", "lite1-unet", "lite2-unet",
     )
 
 
@@ -39,7 +40,7 @@ def test_configs_are_json_and_rebuild_the_same_network(tiny_config):
     for name in MODEL_NAMES:
         config = tiny_config(name)
         assert json.loads(json.dumps(config)) == config
-        assert config["num_classes"] == 12 and config["arch"] in ("unet", "vgg16_unet")
+        assert config["num_classes"] == 12 and config["arch"] in ("unet", "vgg16_unet", "lite_unet")
     assert model_config("vgg16-unet-bn")["encoder_batch_norm"] is True
     assert model_config("vgg16-unet")["encoder_batch_norm"] is False
     assert model_config("unet-bn-dropout")["dropout"] == 0.5
@@ -58,9 +59,9 @@ def test_configs_are_json_and_rebuild_the_same_network(tiny_config):
         (lambda: model_config("unet", dropout=1.5), "dropout"),
         (lambda: model_config("unet", num_classes=0), "num_classes"),
         (lambda: model_config("vgg16-unet", depth=4), "5 poolings"),
-        (lambda: build_model({"arch": "resnet"}), "unknown architecture 'resnet'; known: unet, vgg16_unet"),
+        (lambda: build_model({"arch": "resnet"}), "unknown architecture 'resnet'; known: unet, vgg16_unet, lite_unet"),
         (lambda: build_model({**model_config("unet"), "widht": 3}), "unknown option.*'widht'"),
-        (lambda: build_model(model_config("unet"), encoder_weights="imagenet"), "VGG16 models only"),
+        (lambda: build_model(model_config("unet"), encoder_weights="imagenet"), "pretrained encoder.*vgg16-unet.*lite0-unet.*not to unet"),
     ],
 )
 def test_unknown_names_and_options_are_clear_errors(call, match):
@@ -88,7 +89,7 @@ def test_unet_structure_follows_the_study():
 def test_vgg_encoder_stages_have_the_contracted_channels_and_strides():
     model = VGG16UNet(encoder_batch_norm=True, batch_norm=True).eval()
     with torch.no_grad():
-        bottom, skips = model.encode(torch.randn(1, 3, 64, 96))
+        *skips, bottom = model.encode(torch.randn(1, 3, 64, 96))
     assert [s.shape[1] for s in skips] == list(ENCODER_CHANNELS)
     assert [64 // s.shape[2] for s in skips] == [1, 2, 4, 8, 16]
     assert bottom.shape[2:] == (2, 3)

@@ -42,7 +42,7 @@ def test_train_yields_events_and_writes_loadable_checkpoint(scene_folder, tmp_pa
     loaded = load_checkpoint(out)
     assert loaded.config["base_width"] == 4 and loaded.labelset.num_classes == 12
     assert loaded.record["seed"] == 0 and loaded.record["epochs"] == 2
-    assert loaded.train_size == {"mode": "native"}
+    assert loaded.train_size == {"mode": "native", "image_size": [40, 56]}  # the frames' median size
     with torch.no_grad():
         assert loaded.model(torch.zeros(1, 3, 40, 56)).shape == (1, 12, 40, 56)
     state = load_resume_state(out.with_name("m.resume.pt"))  # weights_only=True inside

@@ -1,4 +1,4 @@
-"""The model registry: the study's six configurations by name, buildable with overrides.
+"""The model registry: architectures (``ARCHITECTURES``) and named configurations.
 
 A configuration is a JSON-able dict; it is stored in every checkpoint so the
 exact network can be rebuilt without guessing::
@@ -6,10 +6,15 @@ exact network can be rebuilt without guessing::
     {"name": "unet-bn", "arch": "unet", "num_classes": 12, "base_width": 64,
      "depth": 4, "batch_norm": true, "dropout": 0.0, "upsample": "transpose"}
 
+``arch`` names an ``Architecture`` record (``models/contract.py``): its
+options, validation, encoder, input normalisation, tiling geometry and
+pretrained weights. A new architecture is one module and one line in
+``ARCHITECTURES``. The study's six configurations are here by name, plus the
+EfficientNet-Lite U-Nets (``lite0-unet`` ... ``lite2-unet``), whose
+pretrained encoders make a strong model trainable on a CPU.
+
 VGG16 configurations carry ``encoder_batch_norm`` (``vgg16_bn`` encoder) instead
 of ``base_width``; their ``depth`` is VGG16's five poolings and cannot change.
-``vgg16-unet-bn`` is the VGG16-BN encoder with a BatchNorm decoder.
-
 The study's "+Dropout" rows use p = 0.5 (``STUDY_DROPOUT``), as Dropout2d
 after the bottleneck and after each decoder block.
 """
@@ -20,12 +25,16 @@ from pathlib import Path
 
 from torch import nn
 
+from segstudio.ml.models import lite_unet, unet, vgg_unet
 from segstudio.ml.models.blocks import UPSAMPLE_MODES
-from segstudio.ml.models.unet import UNet
-from segstudio.ml.models.vgg_unet import VGG16UNet
+from segstudio.ml.models.contract import Architecture
 
+ARCHITECTURES: dict[str, Architecture] = {
+    a.key: a for a in (unet.ARCHITECTURE, vgg_unet.ARCHITECTURE, lite_unet.ARCHITECTURE)
+}
+ARCHS = tuple(ARCHITECTURES)
 STUDY_DROPOUT = 0.5
-VGG_DEPTH = 5
+VGG_DEPTH = vgg_unet.VGG_DEPTH
 
 _BASE: dict[str, dict] = {
     "unet": {"arch": "unet", "base_width": 64, "depth": 4, "batch_norm": False, "dropout": 0.0},
@@ -41,16 +50,22 @@ _BASE: dict[str, dict] = {
         "arch": "vgg16_unet", "depth": VGG_DEPTH, "encoder_batch_norm": True, "batch_norm": True,
         "dropout": STUDY_DROPOUT,
     },
+    **{
+        f"{variant}-unet": {"arch": "lite_unet", "encoder": variant,
+                            "decoder_channels": list(lite_unet.DEFAULT_DECODER_CHANNELS), "dropout": 0.0}
+        for variant in lite_unet.VARIANTS
+    },
 }
 MODEL_NAMES: tuple[str, ...] = tuple(_BASE)
-ARCHS = ("unet", "vgg16_unet")
-
-# Options per architecture (constructor arguments); "depth" is fixed for VGG.
-_OPTIONS = {
-    "unet": ("num_classes", "base_width", "depth", "batch_norm", "dropout", "upsample"),
-    "vgg16_unet": ("num_classes", "depth", "encoder_batch_norm", "batch_norm", "dropout", "upsample"),
-}
 _DESCRIPTIVE = ("name", "arch")
+
+
+def architecture(config_or_key: dict | str) -> Architecture:
+    """The ``Architecture`` of a configuration (or an ``arch`` key); ``ValueError`` when unknown."""
+    key = config_or_key.get("arch") if isinstance(config_or_key, dict) else config_or_key
+    if key not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {key!r}; known: {', '.join(ARCHS)}")
+    return ARCHITECTURES[key]
 
 
 def model_config(name: str, **overrides) -> dict:
@@ -61,13 +76,15 @@ def model_config(name: str, **overrides) -> dict:
     """
     if name not in _BASE:
         raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODEL_NAMES)}")
-    config = {"name": name, "num_classes": 12, "upsample": "transpose", **_BASE[name]}
-    arch = config["arch"]
+    base = _BASE[name]
+    config = {"name": name, "num_classes": 12, **({"upsample": "transpose"} if base["arch"] != "lite_unet" else {}),
+              **base}
+    options = architecture(config).options
     for key, value in overrides.items():
         if value is None:
             continue
-        if key not in _OPTIONS[arch]:
-            raise ValueError(f"{name} has no option {key!r}; its options: {', '.join(_OPTIONS[arch])}")
+        if key not in options:
+            raise ValueError(f"{name} has no option {key!r}; its options: {', '.join(options)}")
         config[key] = value
     validate_config(config)
     return config
@@ -81,15 +98,13 @@ def validate_config(config: dict) -> None:
     """Raises ``ValueError`` naming the first bad entry of a configuration."""
     if not isinstance(config, dict):
         raise ValueError(f"a model configuration is a dict, not {type(config).__name__}")
-    arch = config.get("arch")
-    if arch not in _OPTIONS:
-        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHS)}")
-    unknown = sorted(set(config) - set(_OPTIONS[arch]) - set(_DESCRIPTIVE))
+    arch = architecture(config)
+    unknown = sorted(set(config) - set(arch.options) - set(_DESCRIPTIVE))
     if unknown:
         raise ValueError(
-            f"unknown option(s) {', '.join(map(repr, unknown))} for {arch}; its options: {', '.join(_OPTIONS[arch])}"
+            f"unknown option(s) {', '.join(map(repr, unknown))} for {arch.key}; its options: {', '.join(arch.options)}"
         )
-    if config.get("upsample", "transpose") not in UPSAMPLE_MODES:
+    if "upsample" in arch.options and config.get("upsample", "transpose") not in UPSAMPLE_MODES:
         raise ValueError(f"upsample must be one of {', '.join(UPSAMPLE_MODES)}; got {config.get('upsample')!r}")
     dropout = config.get("dropout", 0.0)
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
@@ -100,35 +115,34 @@ def validate_config(config: dict) -> None:
     num_classes = config.get("num_classes", 12)
     if not _is_int(num_classes) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer; got {num_classes!r}")
-    depth = config.get("depth", 4 if arch == "unet" else VGG_DEPTH)
-    if arch == "unet":
-        width = config.get("base_width", 64)
-        if not _is_int(width) or width < 1:
-            raise ValueError(f"base_width must be a positive integer; got {width!r}")
-        if not _is_int(depth) or not 1 <= depth <= 6:
-            raise ValueError(f"depth must be an integer from 1 to 6; got {depth!r}")
-    elif depth != VGG_DEPTH:
-        raise ValueError(f"a VGG16 encoder has {VGG_DEPTH} poolings; depth cannot be {depth!r}")
+    arch.validate(config)
 
 
 def build_model(config: dict, encoder_weights: str | Path | None = None) -> nn.Module:
     """Builds the network a configuration describes (training mode, on the CPU).
 
-    ``encoder_weights`` (VGG16 models only): ``None``/``"none"`` (random
-    initialisation; the default, nothing is downloaded), ``"imagenet"``, or a
-    local ``.pth``/``.safetensors`` file. See ``segstudio.ml.encoder_weights``.
+    ``encoder_weights`` (architectures with a pretrained encoder): ``None``/``"none"``
+    (random initialisation; the default, nothing is read), ``"imagenet"``, or a
+    local ``.pth``/``.safetensors`` file (never unpickled).
     """
     validate_config(config)
-    options = {k: config[k] for k in _OPTIONS[config["arch"]] if k in config}
-    wants_weights = encoder_weights is not None and str(encoder_weights) != "none"
-    if config["arch"] == "unet":
-        if wants_weights:
-            raise ValueError("encoder weights apply to the VGG16 models only (vgg16-unet...), not to unet")
-        return UNet(**options)
-    options.pop("depth", None)
-    model = VGG16UNet(**options)
-    if wants_weights:
-        from segstudio.ml.encoder_weights import load_encoder_weights
-
-        load_encoder_weights(model, encoder_weights)
+    arch = architecture(config)
+    model = arch.build(config)
+    if encoder_weights is not None and str(encoder_weights) != "none":
+        if not arch.pretrained:
+            raise ValueError(
+                f"encoder weights apply to models with a pretrained encoder "
+                f"({', '.join(n for n in MODEL_NAMES if ARCHITECTURES[_BASE[n]['arch']].pretrained)}), not to {arch.key}"
+            )
+        arch.loader()(model, encoder_weights, config)
     return model
+
+
+def normalization(config: dict) -> dict:
+    """The input normalisation a configuration's encoder expects (stored in its checkpoints)."""
+    return architecture(config).normalization(config)
+
+
+def encoder_modules(model: nn.Module, config: dict) -> nn.Module:
+    """The part of ``model`` trained at the encoder learning rate."""
+    return architecture(config).encoder_modules(model)

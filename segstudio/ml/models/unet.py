@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from segstudio.ml.models.blocks import decoder_blocks, double_conv, init_weights, pad_to_multiple, run_decoder
+from segstudio.ml.models.contract import Architecture, imagenet_normalization
 
 
 class UNet(nn.Module):
@@ -57,12 +58,58 @@ class UNet(nn.Module):
         """The contracting path (what ``freeze_encoder`` freezes)."""
         return self.encoders
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, (h, w) = pad_to_multiple(x, 2**self.depth)
-        skips = []
+    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The skips (shallowest first) and the pooled deepest map, of an input padded to ``2**depth``."""
+        features = []
         for encoder in self.encoders:
             x = encoder(x)
-            skips.append(x)
+            features.append(x)
             x = self.pool(x)
-        x = run_decoder(self.decoders, self.bottleneck(x), skips)
-        return self.head(x)[..., :h, :w]
+        return [*features, x]
+
+    def decode(self, features: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        x = run_decoder(self.decoders, self.bottleneck(features[-1]), features[:-1])
+        return self.head(x)[..., : size[0], : size[1]]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, hw = pad_to_multiple(x, 2**self.depth)
+        return self.decode(self.encode(x), hw)
+
+
+# ---------------------------------------------------------------- the contract
+
+OPTIONS = ("num_classes", "base_width", "depth", "batch_norm", "dropout", "upsample")
+
+
+def _validate(config: dict) -> None:
+    width = config.get("base_width", 64)
+    depth = config.get("depth", 4)
+    if not isinstance(width, int) or isinstance(width, bool) or width < 1:
+        raise ValueError(f"base_width must be a positive integer; got {width!r}")
+    if not isinstance(depth, int) or isinstance(depth, bool) or not 1 <= depth <= 6:
+        raise ValueError(f"depth must be an integer from 1 to 6; got {depth!r}")
+
+
+def _radius(config: dict) -> int:
+    """The deepest path, summed by hand (``ml/receptive_field.py`` explains the rule)."""
+    bilinear = config.get("upsample", "transpose") == "bilinear"
+    strides = [2**level for level in range(int(config.get("depth", 4)))]
+    encoder = sum(2 * s for s in strides)
+    bottleneck = 2 * (2 * strides[-1])  # two convolutions below the last pool
+    pools = sum(strides)
+    decoder = sum(2 * s for s in strides)
+    upsampling = sum(2 * s for s in strides) if bilinear else 0
+    return encoder + pools + bottleneck + decoder + upsampling
+
+
+ARCHITECTURE = Architecture(
+    key="unet",
+    options=OPTIONS,
+    build=lambda config: UNet(**{k: config[k] for k in OPTIONS if k in config}),
+    validate=_validate,
+    encoder_modules=lambda model: model.encoders,
+    normalization=imagenet_normalization,
+    input_multiple=lambda config: 2 ** int(config.get("depth", 4)),
+    receptive_radius=_radius,
+    description="the study's U-Net, trained from scratch",
+)

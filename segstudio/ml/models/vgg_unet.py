@@ -23,6 +23,7 @@ from torch import nn
 from torchvision.models.vgg import cfgs, make_layers
 
 from segstudio.ml.models.blocks import decoder_blocks, double_conv, init_weights, pad_to_multiple, run_decoder
+from segstudio.ml.models.contract import Architecture, imagenet_normalization
 
 ENCODER_CHANNELS = (64, 128, 256, 512, 512)
 ENCODER_STRIDES = (1, 2, 4, 8, 16)
@@ -58,8 +59,8 @@ class VGG16UNet(nn.Module):
         """The VGG feature stages (what ``freeze_encoder`` freezes)."""
         return self.features
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Runs the five stages; returns (the stride-32 pooled map, the five skips)."""
+    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The five skips (strides 1..16) and the stride-32 pooled map, of an input padded to 32."""
         skips = []
         start = 0
         for pool in self._pools:
@@ -68,10 +69,58 @@ class VGG16UNet(nn.Module):
             skips.append(x)
             x = self.features[pool](x)
             start = pool + 1
-        return x, skips
+        return [*skips, x]
+
+    def decode(self, features: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        x = run_decoder(self.decoders, self.bottleneck(features[-1]), features[:-1])
+        return self.head(x)[..., : size[0], : size[1]]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, (h, w) = pad_to_multiple(x, INPUT_MULTIPLE)
-        x, skips = self.encode(x)
-        x = run_decoder(self.decoders, self.bottleneck(x), skips)
-        return self.head(x)[..., :h, :w]
+        x, hw = pad_to_multiple(x, INPUT_MULTIPLE)
+        return self.decode(self.encode(x), hw)
+
+
+# ---------------------------------------------------------------- the contract
+
+OPTIONS = ("num_classes", "depth", "encoder_batch_norm", "batch_norm", "dropout", "upsample")
+VGG_DEPTH = 5
+# VGG16's five stages at strides 1, 2, 4, 8, 16: convolutions per stage.
+_CONVS_PER_STAGE = (2, 2, 3, 3, 3)
+
+
+def _validate(config: dict) -> None:
+    if config.get("depth", VGG_DEPTH) != VGG_DEPTH:
+        raise ValueError(f"a VGG16 encoder has {VGG_DEPTH} poolings; depth cannot be {config.get('depth')!r}")
+
+
+def _radius(config: dict) -> int:
+    """The deepest path, summed by hand (``ml/receptive_field.py`` explains the rule)."""
+    bilinear = config.get("upsample", "transpose") == "bilinear"
+    strides = [2**level for level in range(len(_CONVS_PER_STAGE))]
+    encoder = sum(n * s for n, s in zip(_CONVS_PER_STAGE, strides))
+    bottleneck = 2 * (2 * strides[-1])
+    pools = sum(strides)
+    decoder = sum(2 * s for s in strides)
+    upsampling = sum(2 * s for s in strides) if bilinear else 0
+    return encoder + pools + bottleneck + decoder + upsampling
+
+
+def _load_weights(model: nn.Module, source, config: dict) -> None:
+    from segstudio.ml.encoder_weights import load_encoder_weights
+
+    load_encoder_weights(model, source)
+
+
+ARCHITECTURE = Architecture(
+    key="vgg16_unet",
+    options=OPTIONS,
+    build=lambda config: VGG16UNet(**{k: config[k] for k in OPTIONS if k in config and k != "depth"}),
+    validate=_validate,
+    encoder_modules=lambda model: model.features,
+    normalization=imagenet_normalization,
+    input_multiple=lambda config: INPUT_MULTIPLE,
+    receptive_radius=_radius,
+    load_encoder_weights=_load_weights,
+    pretrained=True,
+    description="U-Net on torchvision's VGG16 (or VGG16-BN) feature stages",
+)
