@@ -81,6 +81,9 @@ class Canvas(QGraphicsView):
         # Verified pixels (app/verified_overlay.py): a callable giving the current image's bool
         # array, read per refreshed rect only, so a stroke costs the same with it on.
         self.verified_tint = None
+        # A dialog's preview of pixels about to change (app/reassign_dialog.py), drawn over the rest
+        # in the same per-rect pass: the same kind of callable ``(rgba, rect)``.
+        self.change_preview = None
         self._image_item: QGraphicsPixmapItem | None = None
         self._overlay: OverlayItem | None = None
         self._lut = None
@@ -180,6 +183,8 @@ class Canvas(QGraphicsView):
             rgba[low] = (255, 0, 255, 200)  # a fresh array: the table is not touched
         if self.verified_tint is not None:
             self.verified_tint(rgba, rect)
+        if self.change_preview is not None:
+            self.change_preview(rgba, rect)
         self._overlay.buffer.array[y0:y1, x0:x1] = rgba
         self._overlay.update(QRectF(x0, y0, x1 - x0, y1 - y0))
 

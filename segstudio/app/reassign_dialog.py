@@ -6,18 +6,23 @@ of the others are rewritten atomically by a job in the one ``Worker``
 pattern, and their statuses and effort are updated here, on the GUI thread,
 as each image is done. The preview (pixels that would change) reads the
 in-memory images' cached class counts at once and the saved masks in a
-worker, so a big folder never blocks the window. The dialog is modal while
-it applies, so no image is opened while its file is being rewritten.
+worker, so a big folder never blocks the window. The pixels of the image on
+screen that would change are tinted on the canvas while the dialog is open
+(``canvas.change_preview``), so a user sees what Apply will do. The dialog is
+modal while it applies, so no image is opened while its file is being rewritten.
 """
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QMessageBox, QRadioButton,
                                QVBoxLayout)
 
 from segstudio.app.worker import Worker
 from segstudio.core.reassign import ReassignError, check_classes, saved_count_job, saved_reassign_job
+
+PREVIEW_RGBA = (255, 0, 255, 220)  # the canvas colour of a pixel that Apply would change
 
 
 class ReassignDialog(QDialog):
@@ -29,18 +34,20 @@ class ReassignDialog(QDialog):
         self.setWindowTitle("Reassign Class")
         self.window = window
         self.session = window.session
+        self._counting: Worker | None = None
+        self._applying: Worker | None = None
+        self._result: dict = {}
+        self.preview_total: int | None = None
         labelset = self.session.project.labelset
         self.from_combo, self.to_combo = QComboBox(), QComboBox()
         for combo in (self.from_combo, self.to_combo):
             combo.addItems([f"{cid}  {name}" for cid, name in enumerate(labelset.names)])
-            combo.currentIndexChanged.connect(self.update_preview)
         self.from_combo.setCurrentIndex(self.session.current_class)
         self.all_radio = QRadioButton(f"All images ({len(self.session.project.keys)})")
         self.selected = [k for k in window.selected_keys() if k in self.session.project.keys]
         self.selected_radio = QRadioButton(f"Selected images ({len(self.selected)})")
         self.selected_radio.setEnabled(bool(self.selected))
         self.all_radio.setChecked(True)
-        self.all_radio.toggled.connect(self.update_preview)
         self.preview_label = QLabel()
         self.preview_label.setWordWrap(True)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Apply | QDialogButtonBox.StandardButton.Close)
@@ -56,10 +63,11 @@ class ReassignDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.preview_label)
         layout.addWidget(self.buttons)
-        self._counting: Worker | None = None
-        self._applying: Worker | None = None
-        self._result: dict = {}
-        self.preview_total: int | None = None
+        # Connected once every widget exists: setting the current class above fires them.
+        for combo in (self.from_combo, self.to_combo):
+            combo.currentIndexChanged.connect(self.update_preview)
+        self.all_radio.toggled.connect(self.update_preview)
+        self.finished.connect(self._clear_canvas_preview)
         self.update_preview()
 
     # --- what would change ---------------------------------------------------------------
@@ -89,6 +97,7 @@ class ReassignDialog(QDialog):
         self.preview_total = None
         problem = self._problem()
         self.apply_button.setEnabled(problem is None and self._applying is None)
+        self._show_on_canvas(None if problem else self.classes()[0])
         if problem is not None:
             self.preview_label.setText(problem)
             return
@@ -111,6 +120,28 @@ class ReassignDialog(QDialog):
         self.preview_total = total
         self.preview_label.setText(f"{total} pixel(s) in {images} image(s) would change.")
         self.preview_ready.emit(total)
+
+    def _show_on_canvas(self, source: int | None) -> None:
+        """Tints the on-screen image's pixels of ``source`` (those Apply changes); ``None`` clears the tint."""
+        canvas = self.window.canvas
+        if source is None:
+            if canvas.change_preview is None:
+                return
+            canvas.change_preview = None
+        else:
+            canvas.change_preview = lambda rgba, rect: self._tint(rgba, rect, source)
+        canvas.refresh_overlay()
+
+    def _tint(self, rgba: np.ndarray, rect, source: int) -> None:
+        mask = self.window.canvas.mask
+        key = self.window.current_key()
+        if mask is None or key not in self.keys():
+            return
+        y0, x0, y1, x1 = rect
+        rgba[mask[y0:y1, x0:x1] == source] = PREVIEW_RGBA
+
+    def _clear_canvas_preview(self, *_args) -> None:
+        self._show_on_canvas(None)
 
     # --- applying ----------------------------------------------------------------------------
     def apply(self) -> None:
