@@ -9,7 +9,8 @@ Every change to a mask goes through one of these doors, and each ends in
 ``_after_edit``, the one place for per-edit rules (status, autosave, and
 later verified pixels or effort counts):
 
-- ``edit_finished(step)``: a tool's stroke, fill or polygon on the current image
+- an edit step (``begin_edit(tool)`` / ``with edit(tool) as step``,
+  ``core.edit_step``): a tool's stroke, fill or polygon on the current image
   (one undo step); ``set_pixels(rect, values)`` for scripted edits;
 - ``undo()`` / ``redo()`` on the current image;
 - ``apply_prediction(key, mask, ...)``: a model's mask, one undo step, never
@@ -17,9 +18,8 @@ later verified pixels or effort counts):
 - ``mark_reviewed()``.
 
 Verified pixels (``core.verified``): every pixel a tool paints, fills or
-erases is verified through ``verify(rect, region)`` (the tool's footprint,
-also where the class did not change), in the same undo step as the edit
-(tools start their step with ``begin_stroke``); ``mark_reviewed`` verifies
+erases is verified by its edit step (the tool's footprint, also where the
+class did not change), in the same undo step as the edit; ``mark_reviewed`` verifies
 every pixel as one step; a prediction fills unverified pixels only and
 verifies nothing, nor does a class reassignment.
 
@@ -49,6 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from segstudio.core.documents import DocumentCache, ImageDocument
+from segstudio.core.edit_step import EditStep
 from segstudio.core.effort import EffortLog
 from segstudio.core.imageio import ImageReadError, read_image, read_image_size
 from segstudio.core.maskio import MaskFormatError
@@ -58,7 +59,7 @@ from segstudio.core.reassign import ReassignEvent, check_classes, replace_class
 from segstudio.core.saved_merge import SavedMerge, is_current
 from segstudio.core.undo import UndoHistory, UndoStep
 from segstudio.core.verified import (
-    VerifiedFormatError, has_verified, legacy_verified, load_verified, mark_verified, merge_prediction,
+    VerifiedFormatError, has_verified, legacy_verified, load_verified, merge_prediction,
 )
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ class EditingSession:
         self.on_class_changed: Callable[[int], None] = _ignore
         self.on_load_error: Callable[[str, str], None] = _ignore
         self.cancel_stroke: Callable[[], None] = _ignore
+        self._open_step: EditStep | None = None
 
     # --- the project and its documents -------------------------------------------
     def open_project(self, project: Project) -> None:
@@ -202,31 +204,22 @@ class EditingSession:
         """The current image's verified pixels (bool, edited in place like ``mask``)."""
         return self.doc.verified
 
-    def begin_stroke(self) -> None:
-        """Opens the undo step of a tool's edit: the mask and its verified pixels together."""
-        self.doc.history.begin(self.doc.mask, self.doc.verified)
+    def begin_edit(self, tool: str) -> EditStep:
+        """Opens the one undo step of a tool's edit on the current image (``core.edit_step``);
+        an edit still open is closed first."""
+        if self._open_step is not None:
+            self._open_step.close()
+        self._open_step = EditStep(self.doc, tool, self.protected, self.region_changed, self._edit_closed)
+        return self._open_step
 
-    def verify(self, rect: Rect, region: np.ndarray | None = None) -> None:
-        """A tool's footprint: ``rect`` (or ``region`` in it, bool of the rect's size) was painted
-        by a person, so its pixels are verified -- except protected ones, which the tool left alone.
-        Call after ``history.record_before`` covered ``rect``."""
-        if self.doc is None:
-            return
-        if self.protected:
-            from segstudio.core.paint import clip_rect
+    def edit(self, tool: str) -> EditStep:
+        """``with session.edit("fill") as step:`` -- ``begin_edit`` closed at the block's end."""
+        return self.begin_edit(tool)
 
-            clipped = clip_rect(rect, self.doc.mask.shape)
-            if clipped is None:
-                return
-            y0, x0, y1, x1 = clipped
-            keep = ~np.isin(self.doc.mask[y0:y1, x0:x1], list(self.protected))
-            if region is not None:
-                ry0, rx0 = y0 - rect[0], x0 - rect[1]
-                keep &= region[ry0 : ry0 + (y1 - y0), rx0 : rx0 + (x1 - x0)]
-            rect, region = clipped, keep
-        changed = mark_verified(self.doc.verified, rect, region)
-        if changed is not None:
-            self.region_changed(changed)  # the verified overlay redraws it, even where the class stayed
+    @property
+    def editing(self) -> bool:
+        """Whether an edit step is open on the current image (a stroke in progress)."""
+        return self.doc is not None and self.doc.history.in_stroke
 
     @property
     def prediction(self) -> np.ndarray | None:
@@ -260,14 +253,16 @@ class EditingSession:
         return frozenset(range(self.project.labelset.num_classes)) - {self.eraser_id}
 
     # --- the doors through which masks change ---------------------------------------
-    def edit_finished(self, step: UndoStep | None) -> None:
-        """A tool's edit on the current image ended (``None``: it changed nothing)."""
-        if step is None or self.doc is None:
-            return
-        self.doc.counts_step(step)
-        step.status_before = self.project.status(self.doc.key).value
-        self._after_edit(self.doc, MaskChange(self.doc.key, "edit", step.rect, step))
-        step.status_after = self.project.status(self.doc.key).value
+    def _edit_closed(self, doc: ImageDocument, step: UndoStep | None) -> None:
+        """An edit step ended (``step`` ``None``: it changed nothing): the after-edit rules."""
+        if self._open_step is not None and self._open_step.doc is doc:
+            self._open_step = None
+        if step is None or doc is not self.documents.peek(doc.key):
+            return  # nothing changed, or the document was forgotten meanwhile (a new project)
+        doc.counts_step(step)
+        step.status_before = self.project.status(doc.key).value
+        self._after_edit(doc, MaskChange(doc.key, "edit", step.rect, step))
+        step.status_after = self.project.status(doc.key).value
 
     def set_pixels(self, rect: Rect, values) -> None:
         """Writes ``values`` (a scalar or an array of the rect's shape) into ``rect`` of the
@@ -275,12 +270,13 @@ class EditingSession:
         if self.doc is None:
             return
         y0, x0, y1, x1 = rect
-        self.begin_stroke()
-        self.history.record_before(rect)
-        self.mask[y0:y1, x0:x1] = values
-        self.verify(rect)
-        self.region_changed(rect)
-        self.edit_finished(self.history.end())
+
+        def write(mask: np.ndarray) -> Rect:
+            mask[y0:y1, x0:x1] = values
+            return rect
+
+        with self.edit("set_pixels") as step:
+            step.change(rect, write)
 
     def replace_class(self, key: str, source: int, target: int) -> int:
         """Class ``source`` -> ``target`` in the in-memory mask of ``key`` as one undo step
@@ -408,7 +404,9 @@ class EditingSession:
         if doc.history.in_stroke:
             if not force:
                 return False  # the user is painting on it right now
-            self.cancel_stroke()  # ends the stroke as its own step
+            self.cancel_stroke()  # the tool ends its stroke as its own step
+            if self._open_step is not None and self._open_step.doc is doc:
+                self._open_step.close()  # and without a tool (scripts, tests) the session does
         if confidence is not None and np.shape(confidence) != mask.shape:
             log.warning("confidence for %s has shape %s, mask %s; dropped", key, np.shape(confidence), mask.shape)
             confidence = None

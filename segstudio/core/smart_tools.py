@@ -28,7 +28,8 @@ from segstudio.core.smart import (
     LIVE_WIRE_TILE, LiveWire, class_region, connected_region, grabcut_in_box, points_along,
     superpixel_tile, superpixel_tile_key, tile_rect,
 )
-from segstudio.core.tools import BrushTool, Tool, ToolContext, fill_shape
+from segstudio.core.edit_step import EditStep
+from segstudio.core.tools import BrushTool, Tool, ToolContext, fill_shape, segment_rect
 
 
 class SmartContext(ToolContext, Protocol):
@@ -54,18 +55,15 @@ class SmartServices:
     superpixel_cache: dict = field(default_factory=dict)  # (id(image), tile key) -> (image, SuperpixelTile)
 
 
-def _paint(ctx: SmartContext, rect: Rect, region: np.ndarray, source: np.ndarray | None = None) -> None:
-    """One undo step: ``region`` takes the current class (or ``source``'s ids)."""
-    ctx.begin_stroke()
-    ctx.history.record_before(rect)
-    if source is None:
-        changed = paint_region(ctx.mask, rect, region, ctx.current_class, ctx.protected)
-    else:
-        changed = copy_region(ctx.mask, source, rect, region, ctx.protected)
-    ctx.verify(rect, region)
-    if changed is not None:
-        ctx.region_changed(changed)
-    ctx.edit_finished(ctx.history.end())
+def _paint(ctx: SmartContext, tool: str, rect: Rect, region: np.ndarray) -> None:
+    """One undo step of ``tool``: ``region`` takes the current class."""
+    with ctx.edit(tool) as step:
+        _paint_class(ctx, step, rect, region)
+
+
+def _paint_class(ctx: SmartContext, step: EditStep, rect: Rect, region: np.ndarray) -> None:
+    cid, protected = ctx.current_class, ctx.protected
+    step.change(rect, lambda mask: paint_region(mask, rect, region, cid, protected), region)
 
 
 class SmartTool(Tool):
@@ -89,7 +87,7 @@ class RegionPickTool(SmartTool):
         else:
             found = connected_region(source, yx)
         if found is not None:
-            _paint(self.ctx, *found)
+            _paint(self.ctx, self.name, *found)
 
 
 class EdgePolygonTool(SmartTool):
@@ -163,7 +161,7 @@ class EdgePolygonTool(SmartTool):
             self.sides.append(self._side(self.anchors[0]))  # closes along edges too
         points = self._outline()
         self.cancel()
-        fill_shape(self.ctx, points)
+        fill_shape(self.ctx, points, self.name)
 
     def cancel(self) -> None:
         self.anchors, self.sides = [], []
@@ -178,6 +176,7 @@ class SuperpixelBrushTool(SmartTool):
     def __init__(self, ctx: SmartContext, services: SmartServices | None = None) -> None:
         super().__init__(ctx, services)
         self._last = None
+        self._step: EditStep | None = None
         self._pending: dict[tuple, list] = {}  # tile key -> points waiting for its superpixels
         self._requested: set = set()
 
@@ -203,27 +202,21 @@ class SuperpixelBrushTool(SmartTool):
             while len(cache) > MAX_CACHED_TILES:  # oldest first: ~1 MB per tile
                 cache.pop(next(iter(cache)))
             waiting = self._pending.pop(key, [])
-            if self._last is None and self.ctx.history.in_stroke:
+            if self._last is None and self.ctx.editing:
                 return  # another tool is painting now: these late points are dropped
             if waiting and self.ctx.image is image:
-                if self._last is None:  # the stroke ended meanwhile: its late part is a step of its own
-                    self.ctx.begin_stroke()
-                self._paint_points(key, waiting)
-                if self._last is None:
-                    self.ctx.edit_finished(self.ctx.history.end())
+                if self._last is not None:
+                    self._paint_points(self._step, key, waiting)
+                else:  # the stroke ended meanwhile: its late part is a step of its own
+                    with self.ctx.edit(self.name) as step:
+                        self._paint_points(step, key, waiting)
 
         self.services.run(lambda: superpixel_tile(image, key), done)
 
-    def _paint_points(self, key, points) -> None:
+    def _paint_points(self, step: EditStep, key, points) -> None:
         found = self._tile(key).region_under(points)
-        if found is None:
-            return
-        rect, region = found
-        self.ctx.history.record_before(rect)
-        changed = paint_region(self.ctx.mask, rect, region, self.ctx.current_class, self.ctx.protected)
-        self.ctx.verify(rect, region)
-        if changed is not None:
-            self.ctx.region_changed(changed)
+        if found is not None:
+            _paint_class(self.ctx, step, *found)
 
     def _stroke(self, points) -> None:
         shape = self.ctx.mask.shape
@@ -233,7 +226,7 @@ class SuperpixelBrushTool(SmartTool):
                 by_tile.setdefault(superpixel_tile_key(p, self.size), []).append(p)
         for key, pts in by_tile.items():
             if self._tile(key) is not None:
-                self._paint_points(key, pts)
+                self._paint_points(self._step, key, pts)
             else:
                 self._pending.setdefault(key, []).extend(pts)
                 self._request(key)
@@ -243,7 +236,7 @@ class SuperpixelBrushTool(SmartTool):
             self._request(superpixel_tile_key(yx, self.size))  # ready before the click
 
     def press(self, yx, modifiers=None) -> None:
-        self.ctx.begin_stroke()
+        self._step = self.ctx.begin_edit(self.name)
         self._last = yx
         self._stroke([yx])
 
@@ -255,7 +248,7 @@ class SuperpixelBrushTool(SmartTool):
     def release(self, yx) -> None:
         if self._last is not None:
             self._last = None
-            self.ctx.edit_finished(self.ctx.history.end())
+            self._step.close()
 
     def cancel(self) -> None:
         if self._last is not None:
@@ -292,8 +285,8 @@ class RefineBoxTool(SmartTool):
 
         def done(found):
             # Still the same image, and no other tool in the middle of a stroke.
-            if found is not None and self.ctx.mask is mask and not self.ctx.history.in_stroke:
-                _paint(self.ctx, *found)
+            if found is not None and self.ctx.mask is mask and not self.ctx.editing:
+                _paint(self.ctx, self.name, *found)
 
         self.services.run(lambda: grabcut_in_box(image, box), done)
 
@@ -315,17 +308,12 @@ class AcceptModelTool(BrushTool):
         prediction = self.ctx.prediction
         if prediction is None or prediction.shape != self.ctx.mask.shape:
             return
-        pad = int(np.ceil(self.ctx.brush_radius)) + 2
-        rect = clip_rect((int(min(a[0], b[0])) - pad, int(min(a[1], b[1])) - pad,
-                          int(max(a[0], b[0])) + pad + 1, int(max(a[1], b[1])) + pad + 1), self.ctx.mask.shape)
+        rect = segment_rect(a, b, self.ctx.brush_radius, self.ctx.mask.shape)
         if rect is None:
             return
-        self.ctx.history.record_before(rect)
-        stamp = capsule_stamp(rect, a, b, self.ctx.brush_radius)
-        changed = copy_region(self.ctx.mask, prediction, rect, stamp, self.ctx.protected)
-        self.ctx.verify(rect, stamp)  # the person accepted the model's class here
-        if changed is not None:
-            self.ctx.region_changed(changed)
+        stamp, protected = capsule_stamp(rect, a, b, self.ctx.brush_radius), self.ctx.protected
+        # Verified: the person accepted the model's class here.
+        self._step.change(rect, lambda mask: copy_region(mask, prediction, rect, stamp, protected), stamp)
 
 
 SMART_TOOL_CLASSES = (RegionPickTool, EdgePolygonTool, SuperpixelBrushTool, RefineBoxTool, AcceptModelTool)

@@ -2,16 +2,14 @@
 
 A tool receives image coordinates (row, column) from the canvas: ``press``,
 ``move`` (while pressed), ``release``, ``hover``, ``double_click``, ``finish``
-(Enter) and ``cancel`` (Esc). It edits ``ctx.mask`` through ``core.paint``,
-records the touched rects in the undo history before changing them, and
-tells the context which rect changed so only that part is redrawn. Every
-stroke, fill or polygon is one undo step, handed to ``ctx.edit_finished``:
-the context (``core.session.EditingSession``) applies the after-edit rules.
-
-Verified pixels: a tool opens its step with ``ctx.begin_stroke()`` (the mask
-and its verified pixels in one undo step) and reports each footprint with
-``ctx.verify(rect, region)``: every pixel it painted, filled or erased, also
-where the class did not change (confirming a correct pixel counts).
+(Enter) and ``cancel`` (Esc). It changes the mask only through an edit step
+(``core.edit_step``): ``with ctx.edit(name) as step`` for one click,
+``ctx.begin_edit(name)`` ... ``step.close()`` for a stroke, and
+``step.change(rect, paint, footprint)`` for each change. The step records the
+undo tiles, verifies the footprint (every pixel painted, filled or erased,
+also where the class did not change: confirming a correct pixel counts),
+refreshes the view once and, on close, applies the after-edit rules. A tool
+never touches the undo history, the verified pixels or the status itself.
 """
 
 from __future__ import annotations
@@ -24,24 +22,21 @@ import numpy as np
 from segstudio.core.paint import (
     Rect, capsule_stamp, clip_rect, fill_polygon, flood_region, paint_segment, pick_class,
 )
-from segstudio.core.undo import UndoHistory, UndoStep
+from segstudio.core.edit_step import EditStep
 
 
 class ToolContext(Protocol):
     """What a tool reads and calls; ``core.session.EditingSession`` is the one implementation."""
 
-    mask: np.ndarray  # the current image's mask, edited in place
-    verified: np.ndarray  # its verified pixels (bool), marked through verify()
-    history: UndoHistory  # its undo history
+    mask: np.ndarray  # the current image's mask: read it, change it through an edit step
     current_class: int
     brush_radius: float
     protected: frozenset[int]  # class ids never overwritten
     eraser_id: int
+    editing: bool  # an edit step is open (a stroke in progress)
 
-    def region_changed(self, rect: Rect) -> None: ...  # pixels in rect changed: redraw them
-    def begin_stroke(self) -> None: ...  # opens the undo step (mask + verified pixels)
-    def verify(self, rect: Rect, region: np.ndarray | None = None) -> None: ...  # a footprint: verified
-    def edit_finished(self, step: UndoStep | None) -> None: ...  # a stroke/fill/polygon ended
+    def begin_edit(self, tool: str) -> EditStep: ...  # opens a stroke's one undo step
+    def edit(self, tool: str) -> EditStep: ...  # the same, as a ``with`` block
     def pick_class(self, class_id: int) -> None: ...
     def show_preview(self, points: list, closed: bool = False) -> None: ...  # outline while drawing
 
@@ -76,28 +71,22 @@ class BrushTool(Tool):
     def __init__(self, ctx: ToolContext) -> None:
         super().__init__(ctx)
         self._last = None
+        self._step: EditStep | None = None
 
     def paint_class(self) -> int:
         return self.ctx.current_class
 
     def _stamp(self, a, b) -> None:
-        mask, r = self.ctx.mask, self.ctx.brush_radius
-        pad = math.ceil(r) + 2
-        rect = clip_rect(
-            (int(min(a[0], b[0])) - pad, int(min(a[1], b[1])) - pad,
-             int(max(a[0], b[0])) + pad + 1, int(max(a[1], b[1])) + pad + 1),
-            mask.shape,
-        )
+        r = self.ctx.brush_radius
+        rect = segment_rect(a, b, r, self.ctx.mask.shape)
         if rect is None:
             return
-        self.ctx.history.record_before(rect)
-        changed = paint_segment(mask, a, b, r, self.paint_class(), self.ctx.protected)
-        self.ctx.verify(rect, capsule_stamp(rect, a, b, r))
-        if changed is not None:
-            self.ctx.region_changed(changed)
+        cid, protected = self.paint_class(), self.ctx.protected
+        self._step.change(rect, lambda mask: paint_segment(mask, a, b, r, cid, protected),
+                          capsule_stamp(rect, a, b, r))
 
     def press(self, yx, modifiers=None) -> None:
-        self.ctx.begin_stroke()
+        self._step = self.ctx.begin_edit(self.name)
         self._last = yx
         self._stamp(yx, yx)
 
@@ -111,11 +100,18 @@ class BrushTool(Tool):
         if self._last is None:
             return
         self._last = None
-        self.ctx.edit_finished(self.ctx.history.end())
+        self._step.close()
 
     def cancel(self) -> None:
         if self._last is not None:
             self.release(self._last)
+
+
+def segment_rect(a, b, radius: float, shape) -> Rect | None:
+    """The rect a brush segment from ``a`` to ``b`` can touch (clipped; ``None``: off the image)."""
+    pad = math.ceil(radius) + 2
+    return clip_rect((int(min(a[0], b[0])) - pad, int(min(a[1], b[1])) - pad,
+                      int(max(a[0], b[0])) + pad + 1, int(max(a[1], b[1])) + pad + 1), shape)
 
 
 class EraserTool(BrushTool):
@@ -135,13 +131,14 @@ class FillTool(Tool):
         if old is None or old in self.ctx.protected:
             return
         rect, region = flood_region(mask, yx)
-        self.ctx.begin_stroke()
-        self.ctx.history.record_before(rect)
         y0, x0, y1, x1 = rect
-        mask[y0:y1, x0:x1][region] = cid  # filling with its own class confirms the region
-        self.ctx.verify(rect, region)
-        self.ctx.region_changed(rect)
-        self.ctx.edit_finished(self.ctx.history.end())
+
+        def fill(mask: np.ndarray) -> Rect:
+            mask[y0:y1, x0:x1][region] = cid  # filling with its own class confirms the region
+            return rect
+
+        with self.ctx.edit(self.name) as step:
+            step.change(rect, fill, region)
 
 
 class PolygonTool(Tool):
@@ -169,7 +166,7 @@ class PolygonTool(Tool):
         self.ctx.show_preview([])
         # A double-click also delivers a press at the same spot: drop duplicates.
         unique = [p for i, p in enumerate(points) if i == 0 or p != points[i - 1]]
-        fill_shape(self.ctx, unique)
+        fill_shape(self.ctx, unique, self.name)
 
     def cancel(self) -> None:
         self.points = []
@@ -195,7 +192,7 @@ class LassoTool(Tool):
     def release(self, yx) -> None:
         points, self.points = self.points + [yx], []
         self.ctx.show_preview([])
-        fill_shape(self.ctx, points)
+        fill_shape(self.ctx, points, self.name)
 
     def cancel(self) -> None:
         self.points = []
@@ -211,8 +208,8 @@ class EyedropperTool(Tool):
             self.ctx.pick_class(cid)
 
 
-def fill_shape(ctx: ToolContext, points) -> None:
-    """Fills a polygon as one undo step."""
+def fill_shape(ctx: ToolContext, points, tool: str) -> None:
+    """Fills a polygon as one undo step of ``tool``."""
     if len(points) < 3:
         return
     ys = [p[0] for p in points]
@@ -220,16 +217,12 @@ def fill_shape(ctx: ToolContext, points) -> None:
     rect = clip_rect((int(min(ys)) - 1, int(min(xs)) - 1, int(max(ys)) + 2, int(max(xs)) + 2), ctx.mask.shape)
     if rect is None:
         return
-    ctx.begin_stroke()
-    ctx.history.record_before(rect)
-    changed = fill_polygon(ctx.mask, points, ctx.current_class, ctx.protected)
+    cid, protected = ctx.current_class, ctx.protected
     # The footprint: the same polygon drawn on a scratch of the rect's size.
     footprint = np.zeros((rect[2] - rect[0], rect[3] - rect[1]), np.uint8)
     fill_polygon(footprint, [(y - rect[0], x - rect[1]) for y, x in points], 1)
-    ctx.verify(rect, footprint.astype(bool))
-    if changed is not None:
-        ctx.region_changed(changed)
-    ctx.edit_finished(ctx.history.end())
+    with ctx.edit(tool) as step:
+        step.change(rect, lambda mask: fill_polygon(mask, points, cid, protected), footprint.astype(bool))
 
 
 TOOL_CLASSES = (BrushTool, EraserTool, FillTool, PolygonTool, LassoTool, EyedropperTool)
